@@ -1,0 +1,68 @@
+"""Every error portfolio-tx raises derives from one root.
+
+    PortfolioTxError
+    ├── ConfigError                  a configuration value is missing or malformed
+    ├── ValidationError              a staged input is invalid (non-positive quantity, bad side, ...)
+    ├── StateStoreError              the state store failed (Redis unreachable, script error)
+    │   └── ConcurrentModificationError   a commit lost the optimistic-lock race on a session
+    ├── TransactionStateError        the transaction was used after it ended
+    ├── DecodeError                  a Kafka record could not be decoded (names topic/partition/offset)
+    └── KafkaSetupError              broker unreachable, topics missing or not co-partitioned
+
+Dependency errors (redis, confluent_kafka, fastavro) are translated into these at the adapter
+that talks to the dependency, with ``raise ... from exc`` so the cause stays visible.
+"""
+
+from __future__ import annotations
+
+
+class PortfolioTxError(Exception):
+    """Root of every error raised by portfolio-tx."""
+
+
+class ConfigError(PortfolioTxError):
+    """A configuration value is missing or malformed."""
+
+
+class ValidationError(PortfolioTxError):
+    """A staged input was rejected (non-positive quantity or price, unknown side, ...)."""
+
+
+class StateStoreError(PortfolioTxError):
+    """The state store could not complete an operation."""
+
+
+class ConcurrentModificationError(StateStoreError):
+    """Another commit changed the session after this transaction read it; nothing was written."""
+
+
+class TransactionStateError(PortfolioTxError):
+    """A PortfolioTransaction was used after it committed, discarded or rolled back."""
+
+
+class DecodeError(PortfolioTxError):
+    """A record could not be decoded.
+
+    ``topic``, ``partition`` and ``offset`` say where it came from when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.reason = message
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        where = ""
+        if topic is not None:
+            where = f" at {topic}[{partition}]@{offset}"
+        super().__init__(f"cannot decode record{where}: {message}")
+
+
+class KafkaSetupError(PortfolioTxError):
+    """The Kafka side is not usable as configured (unreachable, topics missing, partitions)."""

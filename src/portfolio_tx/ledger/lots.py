@@ -1,0 +1,90 @@
+"""Lots and how a signed quantity change moves through them.
+
+A lot is a signed quantity with its total cost (``quantity * price`` when it was opened;
+negative for shorts). Keeping the *total* cost rather than a unit price makes average-cost
+bookkeeping conserve value exactly: whatever cost leaves a lot on a close is precisely the
+cost that realized P&L is measured against, so ``cash + value`` and ``realized + unrealized``
+never drift apart, not even by a rounding digit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import NamedTuple
+
+from portfolio_tx.ledger.money import ZERO
+from portfolio_tx.ledger.types import CostBasis
+
+
+class Lot(NamedTuple):
+    """An open lot: ``quantity`` (signed, never zero) and its total ``cost`` (same sign)."""
+
+    quantity: Decimal
+    cost: Decimal
+
+    @property
+    def price(self) -> Decimal:
+        """Cost per unit."""
+        return self.cost / self.quantity
+
+
+class LotChange(NamedTuple):
+    """The lots after a change, and the P&L it realized."""
+
+    lots: tuple[Lot, ...]
+    realized: Decimal
+
+
+def _sign(value: Decimal) -> int:
+    return 1 if value > 0 else -1
+
+
+def apply_quantity(
+    lots: tuple[Lot, ...], signed_quantity: Decimal, price: Decimal, basis: CostBasis
+) -> LotChange:
+    """Apply a signed quantity change at ``price`` to one symbol's lots.
+
+    The change first closes opposite lots in cost-basis order (FIFO: oldest first; average:
+    the single merged lot), realizing ``(price - cost) * q`` for closed longs and
+    ``(cost - price) * q`` for closed shorts; any remainder opens a lot at ``price`` (so one
+    change can flip a position). Must run inside the ledger's decimal context.
+    """
+    if signed_quantity.is_zero():
+        return LotChange(lots, ZERO)
+    direction = _sign(signed_quantity)
+    remaining = abs(signed_quantity)
+    realized = ZERO
+    kept: list[Lot] = []
+    index = 0
+    while index < len(lots) and remaining > 0 and _sign(lots[index].quantity) != direction:
+        lot = lots[index]
+        held = abs(lot.quantity)
+        lot_sign = _sign(lot.quantity)
+        if remaining >= held:
+            realized += price * lot.quantity - lot.cost
+            remaining -= held
+        else:
+            closed_cost = lot.cost / held * remaining
+            realized += lot_sign * (price * remaining) - closed_cost
+            kept.append(Lot(lot.quantity - lot_sign * remaining, lot.cost - closed_cost))
+            remaining = ZERO
+        index += 1
+    kept.extend(lots[index:])
+    if remaining > 0:
+        opened = Lot(direction * remaining, direction * remaining * price)
+        if basis is CostBasis.AVERAGE and kept:
+            merged = kept[-1]
+            kept[-1] = Lot(merged.quantity + opened.quantity, merged.cost + opened.cost)
+        else:
+            kept.append(opened)
+    return LotChange(tuple(kept), realized)
+
+
+def lots_quantity(lots: tuple[Lot, ...]) -> Decimal:
+    """Net signed quantity of a symbol's lots."""
+    return sum((lot.quantity for lot in lots), ZERO)
+
+
+def lots_cost(lots: tuple[Lot, ...]) -> Decimal:
+    """Total signed cost of a symbol's lots."""
+    return sum((lot.cost for lot in lots), ZERO)

@@ -1,0 +1,88 @@
+"""Committed portfolio state of one session, and its read-only views."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import NamedTuple
+
+from portfolio_tx.ledger.lots import Lot, lots_cost, lots_quantity
+from portfolio_tx.ledger.money import ZERO, exact
+
+_NO_LOTS: Mapping[str, tuple[Lot, ...]] = MappingProxyType({})
+_NO_MARKS: Mapping[str, Decimal] = MappingProxyType({})
+
+
+class Position(NamedTuple):
+    """A symbol's aggregate: net quantity, quantity-weighted cost of the remaining lots."""
+
+    symbol: str
+    quantity: Decimal
+    avg_entry_price: Decimal
+    mark_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioState:
+    """What a session has after its last committed cycle (CONTRACT §2).
+
+    ``lots`` holds only symbols with open lots; ``marks`` are the marks the last commit used
+    and ``equity`` is ``cash`` plus the positions valued at those marks. ``version`` counts
+    commits and is the optimistic lock of the store; ``last_cycle`` is the last cycle id
+    committed (``None`` before the first).
+    """
+
+    cash: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    equity: Decimal = ZERO
+    lots: Mapping[str, tuple[Lot, ...]] = field(default_factory=lambda: _NO_LOTS)
+    marks: Mapping[str, Decimal] = field(default_factory=lambda: _NO_MARKS)
+    last_cycle: int | None = None
+    version: int = 0
+
+    @exact
+    def positions(self) -> tuple[Position, ...]:
+        """One Position per held symbol, sorted by symbol."""
+        return tuple(
+            position_of(symbol, lots, self.marks.get(symbol))
+            for symbol, lots in sorted(self.lots.items())
+        )
+
+    @exact
+    def unrealized(self) -> Decimal:
+        """Σ over lots of qty · (mark − cost) at the marks of the last commit."""
+        return unrealized_pnl(self.lots, self.marks)
+
+
+def freeze_lots(lots: Mapping[str, tuple[Lot, ...]]) -> Mapping[str, tuple[Lot, ...]]:
+    """A read-only copy without empty symbols."""
+    return MappingProxyType({symbol: tuple(held) for symbol, held in lots.items() if held})
+
+
+def freeze_marks(marks: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
+    return MappingProxyType(dict(marks))
+
+
+def position_of(symbol: str, lots: tuple[Lot, ...], mark: Decimal | None) -> Position:
+    quantity = lots_quantity(lots)
+    average = lots_cost(lots) / quantity if quantity else ZERO
+    return Position(symbol, quantity, average, mark)
+
+
+def unrealized_pnl(
+    lots: Mapping[str, tuple[Lot, ...]], marks: Mapping[str, Decimal]
+) -> Decimal:
+    """Σ over lots of qty · mark − cost; a symbol without a mark contributes nothing.
+
+    Callers make sure every held symbol has a mark before they rely on the figure.
+    """
+    total = ZERO
+    for symbol, held in lots.items():
+        mark = marks.get(symbol)
+        if mark is None:
+            continue
+        total += lots_quantity(held) * mark - lots_cost(held)
+    return total

@@ -1,0 +1,179 @@
+"""Valuing the final staged state and deciding COMMIT or DISCARD (CONTRACT §2).
+
+    staged_total  T = cash′ + Σ qty′ · m′
+    expected      X = previous_equity + transfers + funding + reported_realized − fees
+                      + (U′ − U_prev)
+    delta         Δ = T − X
+    epsilon       ε = max(1.00, 0.0001 · previous_equity)   unless overridden
+    COMMIT  iff  |Δ| ≤ ε  and every held symbol has a mark
+
+Everything here is pure: a Decision is data, the caller writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from portfolio_tx.ledger.cycle import StagedCycle
+from portfolio_tx.ledger.lots import lots_quantity
+from portfolio_tx.ledger.money import ZERO, exact
+from portfolio_tx.ledger.state import (
+    PortfolioState,
+    Position,
+    freeze_lots,
+    freeze_marks,
+    unrealized_pnl,
+)
+from portfolio_tx.ledger.types import DiscardReason, OutcomeKind
+
+EPSILON_FLOOR = Decimal("1.00")
+EPSILON_RATE = Decimal("0.0001")
+
+
+@exact
+def epsilon_for(previous_equity: Decimal, override: Decimal | None = None) -> Decimal:
+    """The tolerance: ``override`` when given, else max(1.00, 0.0001 · previous equity)."""
+    if override is not None:
+        return override
+    return max(EPSILON_FLOOR, EPSILON_RATE * previous_equity)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one cycle and every figure behind it.
+
+    On COMMIT ``state`` is the new committed state; on DISCARD it is the previous state,
+    untouched. ``cash``/``positions_value``/``total`` are the staged figures when the cycle
+    was valued, else the previous state's; ``delta`` is 0 when validation did not run.
+    """
+
+    outcome: OutcomeKind
+    reason: DiscardReason | None
+    cycle_id: int | None
+    state: PortfolioState
+    previous_equity: Decimal
+    cash: Decimal
+    positions_value: Decimal
+    total: Decimal
+    expected_equity: Decimal
+    delta: Decimal
+    epsilon: Decimal
+
+    @property
+    def committed(self) -> bool:
+        return self.outcome is OutcomeKind.COMMIT
+
+    @property
+    def positions(self) -> tuple[Position, ...]:
+        return self.state.positions()
+
+
+@exact
+def discard(
+    previous: PortfolioState,
+    reason: DiscardReason,
+    *,
+    cycle_id: int | None = None,
+    previous_equity: Decimal | None = None,
+    epsilon: Decimal | None = None,
+) -> Decision:
+    """A DISCARD decided without valuing the cycle (incomplete, missing mark, invalid...)."""
+    equity = previous.equity if previous_equity is None else previous_equity
+    positions_value = previous.equity - previous.cash
+    return Decision(
+        outcome=OutcomeKind.DISCARD,
+        reason=reason,
+        cycle_id=cycle_id,
+        state=previous,
+        previous_equity=equity,
+        cash=previous.cash,
+        positions_value=positions_value,
+        total=previous.equity,
+        expected_equity=previous.equity,
+        delta=ZERO,
+        epsilon=epsilon_for(equity, epsilon),
+    )
+
+
+@exact
+def decide(
+    staged: StagedCycle,
+    marks: Mapping[str, Decimal],
+    *,
+    cycle_id: int | None = None,
+    previous_equity: Decimal | None = None,
+    epsilon: Decimal | None = None,
+) -> Decision:
+    """Value the final staged state at ``marks`` and decide it.
+
+    ``previous_equity`` defaults to the base state's equity; ``epsilon`` overrides the rule.
+    A held symbol without a mark discards with MISSING_MARK; it is never priced at zero.
+    """
+    base = staged.base
+    held = staged.held_symbols()
+    if any(marks.get(symbol) is None for symbol in held):
+        return discard(
+            base,
+            DiscardReason.MISSING_MARK,
+            cycle_id=cycle_id,
+            previous_equity=previous_equity,
+            epsilon=epsilon,
+        )
+    equity = base.equity if previous_equity is None else previous_equity
+    tolerance = epsilon_for(equity, epsilon)
+    positions_value = sum((lots_quantity(staged.lots[s]) * marks[s] for s in held), ZERO)
+    total = staged.cash + positions_value
+    unrealized_after = unrealized_pnl(staged.lots, marks)
+    expected = (
+        equity
+        + staged.transfers
+        + staged.funding
+        + staged.reported_realized
+        - staged.fees
+        + (unrealized_after - base.unrealized())
+    )
+    delta = total - expected
+    if abs(delta) > tolerance:
+        return Decision(
+            outcome=OutcomeKind.DISCARD,
+            reason=DiscardReason.VALIDATION_FAILED,
+            cycle_id=cycle_id,
+            state=base,
+            previous_equity=equity,
+            cash=staged.cash,
+            positions_value=positions_value,
+            total=total,
+            expected_equity=expected,
+            delta=delta,
+            epsilon=tolerance,
+        )
+    committed = PortfolioState(
+        cash=staged.cash,
+        realized_pnl=base.realized_pnl + staged.reported_realized + staged.funding,
+        fees=base.fees + staged.fees,
+        equity=total,
+        lots=freeze_lots(staged.lots),
+        marks=freeze_marks({symbol: marks[symbol] for symbol in held}),
+        last_cycle=base.last_cycle if cycle_id is None else cycle_id,
+        version=base.version + 1,
+    )
+    return Decision(
+        outcome=OutcomeKind.COMMIT,
+        reason=None,
+        cycle_id=cycle_id,
+        state=committed,
+        previous_equity=equity,
+        cash=staged.cash,
+        positions_value=positions_value,
+        total=total,
+        expected_equity=expected,
+        delta=delta,
+        epsilon=tolerance,
+    )
+
+
+def reconciles(staged: StagedCycle) -> bool:
+    """True when upstream's realized report equals the ledger's own realized P&L."""
+    return staged.reported_realized == staged.ledger_realized
