@@ -16,6 +16,13 @@ from portfolio_tx.ledger.money import ZERO
 from portfolio_tx.ledger.types import CostBasis
 
 
+# Costs are kept at a fixed scale: the exact cost of a scale-18 quantity at a scale-18
+# price has 36 decimals, so FIFO costs are never rounded; an average-cost close (a
+# division) is rounded once, here, and every later sum stays exact in the ledger context.
+COST_SCALE = 36
+COST_QUANTUM = Decimal(1).scaleb(-COST_SCALE)
+
+
 class Lot(NamedTuple):
     """An open lot: ``quantity`` (signed, never zero) and its total ``cost`` (same sign)."""
 
@@ -64,7 +71,7 @@ def apply_quantity(
             realized += price * lot.quantity - lot.cost
             remaining -= held
         else:
-            closed_cost = lot.cost / held * remaining
+            closed_cost = (lot.cost / held * remaining).quantize(COST_QUANTUM)
             realized += lot_sign * (price * remaining) - closed_cost
             kept.append(Lot(lot.quantity - lot_sign * remaining, lot.cost - closed_cost))
             remaining = ZERO
