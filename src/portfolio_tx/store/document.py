@@ -1,0 +1,56 @@
+"""The stored form of a PortfolioState: JSON with every decimal as an exact string.
+
+Nothing is rounded on the way in or out, so a state read back equals the state written,
+digit for digit (average-cost lots can carry more than 18 decimals).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from portfolio_tx.ledger import Lot, PortfolioState
+from portfolio_tx.ledger.state import freeze_lots, freeze_marks
+
+
+def _text(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def dump_state(state: PortfolioState) -> str:
+    """Serialize ``state`` (sorted keys, so equal states give equal bytes)."""
+    document: dict[str, Any] = {
+        "cash": _text(state.cash),
+        "realized_pnl": _text(state.realized_pnl),
+        "fees": _text(state.fees),
+        "equity": _text(state.equity),
+        "lots": {
+            symbol: [[_text(lot.quantity), _text(lot.cost)] for lot in lots]
+            for symbol, lots in state.lots.items()
+        },
+        "marks": {symbol: _text(price) for symbol, price in state.marks.items()},
+        "last_cycle": state.last_cycle,
+        "version": state.version,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def load_state(text: str | bytes) -> PortfolioState:
+    """Parse what ``dump_state`` wrote."""
+    document = json.loads(text)
+    return PortfolioState(
+        cash=Decimal(document["cash"]),
+        realized_pnl=Decimal(document["realized_pnl"]),
+        fees=Decimal(document["fees"]),
+        equity=Decimal(document["equity"]),
+        lots=freeze_lots(
+            {
+                symbol: tuple(Lot(Decimal(q), Decimal(c)) for q, c in lots)
+                for symbol, lots in document["lots"].items()
+            }
+        ),
+        marks=freeze_marks({s: Decimal(p) for s, p in document["marks"].items()}),
+        last_cycle=document["last_cycle"],
+        version=int(document["version"]),
+    )

@@ -1,0 +1,55 @@
+"""What the engine needs from a state store, and the values it exchanges with one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from portfolio_tx.ledger import Decision, PortfolioState
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSnapshot:
+    """A session's committed state and the last cycle id decided for it (commit or discard)."""
+
+    state: PortfolioState
+    last_decided: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What the store did with a decision.
+
+    ``fenced`` is True when the cycle had been decided before: nothing was written and
+    ``outcome`` is the record stored with that earlier decision (``None`` when it has aged
+    out of the store's window, or when none was stored).
+    """
+
+    decision: Decision
+    fenced: bool
+    outcome: bytes | None
+
+
+class StateStore(Protocol):
+    """A store of committed session state with one atomic, version-checked write per decision."""
+
+    def load(self, session_id: str) -> SessionSnapshot:
+        """The committed state (an empty PortfolioState for a new session)."""
+        ...
+
+    def apply(
+        self, session_id: str, decision: Decision, *, outcome: bytes | None = None
+    ) -> Applied:
+        """Write ``decision`` atomically.
+
+        A COMMIT replaces the state if the stored version still equals the version the
+        decision was staged on, else raises ConcurrentModificationError and writes nothing.
+        A DISCARD leaves the state untouched. When ``decision.cycle_id`` is set, the cycle is
+        fenced: a cycle id at or below the last decided one is not applied again.
+        """
+        ...
+
+    def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None: ...
+
+    def get_positions(self, session_id: str) -> list[dict[str, Any]]: ...

@@ -1,0 +1,153 @@
+"""RedisStateStore: one Lua call per decision, fenced by cycle id, locked by version.
+
+Keys of a session share one hash tag, so the script's keys live in one slot and the
+store works unchanged on Redis Cluster::
+
+    {ns}:{<session>}:state      hash  version, doc (JSON of the PortfolioState)
+    {ns}:{<session>}:decisions  hash  last -> last decided cycle id; c:<id> -> outcome record
+    {ns}:{<session>}:recent     list  the decided cycle ids whose outcome records are kept
+
+A COMMIT writes the state only if the stored version is the one the cycle was staged on;
+a DISCARD leaves the state key as it was (byte for byte). The outcome records of the last
+``outcome_window`` decided cycles are kept so that re-deciding one returns its record.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import redis
+from redis.exceptions import RedisError
+
+from portfolio_tx.errors import ConcurrentModificationError, StateStoreError
+from portfolio_tx.ledger import Decision, PortfolioState
+from portfolio_tx.store.document import dump_state, load_state
+from portfolio_tx.store.port import Applied, SessionSnapshot
+
+_APPLY = """
+local state, decisions, recent = KEYS[1], KEYS[2], KEYS[3]
+local expected, cycle, commit = ARGV[1], ARGV[2], ARGV[3]
+if cycle ~= '' then
+  local stored = redis.call('HGET', decisions, 'c:' .. cycle)
+  if stored then return {'DECIDED', stored} end
+  local last = redis.call('HGET', decisions, 'last')
+  if last and tonumber(cycle) <= tonumber(last) then return {'DECIDED', false} end
+end
+local version = redis.call('HGET', state, 'version') or '0'
+if version ~= expected then return {'CONFLICT', version} end
+if commit == '1' then
+  redis.call('HSET', state, 'version', ARGV[4], 'doc', ARGV[5])
+end
+if cycle ~= '' then
+  redis.call('HSET', decisions, 'last', cycle, 'c:' .. cycle, ARGV[6])
+  redis.call('LPUSH', recent, cycle)
+  local window = tonumber(ARGV[7])
+  while redis.call('LLEN', recent) > window do
+    redis.call('HDEL', decisions, 'c:' .. redis.call('RPOP', recent))
+  end
+end
+return {'APPLIED', false}
+"""
+
+
+class RedisStateStore:
+    """The Redis implementation of the StateStore port (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str = "ptx",
+        outcome_window: int = 256,
+    ) -> None:
+        self._client = client
+        self.namespace = namespace
+        self._outcome_window = outcome_window
+        self._apply = client.register_script(_APPLY)
+
+    @classmethod
+    def from_url(cls, url: str, *, namespace: str = "ptx") -> RedisStateStore:
+        """Connect to ``url`` (``redis://host:port/db``); raises StateStoreError if malformed."""
+        try:
+            client = redis.Redis.from_url(url)
+        except (ValueError, RedisError) as exc:
+            raise StateStoreError(f"bad Redis URL {url!r}: {exc}") from exc
+        return cls(client, namespace=namespace)
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
+
+    def keys_for(self, session_id: str) -> tuple[str, str, str]:
+        """The (state, decisions, recent) keys of a session, all under one hash tag."""
+        tag = f"{self.namespace}:{{{session_id}}}"
+        return f"{tag}:state", f"{tag}:decisions", f"{tag}:recent"
+
+    def load(self, session_id: str) -> SessionSnapshot:
+        state_key, decisions_key, _ = self.keys_for(session_id)
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hget(state_key, "doc")
+            pipe.hget(decisions_key, "last")
+            doc, last = pipe.execute()
+        except RedisError as exc:
+            raise StateStoreError(f"Redis read failed for session {session_id}: {exc}") from exc
+        state = load_state(doc) if doc is not None else PortfolioState()
+        return SessionSnapshot(state, int(last) if last is not None else None)
+
+    def apply(
+        self, session_id: str, decision: Decision, *, outcome: bytes | None = None
+    ) -> Applied:
+        expected = decision.state.version - 1 if decision.committed else decision.state.version
+        cycle = "" if decision.cycle_id is None else str(decision.cycle_id)
+        args: list[Any] = [
+            str(expected),
+            cycle,
+            "1" if decision.committed else "0",
+            str(decision.state.version),
+            dump_state(decision.state) if decision.committed else "",
+            outcome if outcome is not None else b"",
+            str(self._outcome_window),
+        ]
+        try:
+            status, detail = self._apply(keys=self.keys_for(session_id), args=args)
+        except RedisError as exc:
+            raise StateStoreError(f"Redis write failed for session {session_id}: {exc}") from exc
+        if status == b"CONFLICT":
+            raise ConcurrentModificationError(
+                f"session {session_id} is at version {detail.decode()}, "
+                f"this cycle was staged on version {expected}"
+            )
+        if status == b"DECIDED":
+            return Applied(decision, fenced=True, outcome=detail or None)
+        return Applied(decision, fenced=False, outcome=outcome)
+
+    def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None:
+        """The seed's read: cash_balance, total_equity, total_fees, total_realized_pnl."""
+        snapshot = self.load(session_id)
+        if snapshot.state.version == 0:
+            return None
+        state = snapshot.state
+        return {
+            "cash_balance": state.cash,
+            "total_equity": state.equity,
+            "total_fees": state.fees,
+            "total_realized_pnl": state.realized_pnl,
+        }
+
+    def get_positions(self, session_id: str) -> list[dict[str, Any]]:
+        """The seed's read: symbol, quantity, entry_price (average), current_price (last mark)."""
+        return [
+            {
+                "symbol": position.symbol,
+                "quantity": position.quantity,
+                "entry_price": position.avg_entry_price,
+                "current_price": position.mark_price,
+            }
+            for position in self.load(session_id).state.positions()
+        ]
+
+    def raw_state(self, session_id: str) -> dict[bytes, bytes]:
+        """The state hash exactly as stored (for byte-for-byte comparisons and audits)."""
+        return self._client.hgetall(self.keys_for(session_id)[0])  # type: ignore[return-value]

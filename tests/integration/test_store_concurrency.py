@@ -1,0 +1,127 @@
+"""Optimistic locking, fencing and crash safety of RedisStateStore against the real Redis."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+
+import pytest
+
+from portfolio_tx import ConcurrentModificationError, RedisStateStore, portfolio_transaction
+from portfolio_tx.ledger import DiscardReason
+
+
+def test_two_concurrent_commits_on_one_session_exactly_one_wins(store: RedisStateStore) -> None:
+    with portfolio_transaction(store, "race") as tx:
+        tx.stage_transfer("1000")
+        tx.commit({})
+    before = store.raw_state("race")
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def contender(amount: str) -> None:
+        try:
+            with portfolio_transaction(store, "race") as tx:
+                tx.stage_transfer(amount)
+                barrier.wait(timeout=10)
+                results.append(tx.commit({}))
+        except ConcurrentModificationError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=contender, args=(a,)) for a in ("10", "20")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(type(r).__name__ for r in results) == ["ConcurrentModificationError", "bool"]
+    after = store.get_latest_cash_equity("race")
+    assert after is not None and after["cash_balance"] in (Decimal("1010"), Decimal("1020"))
+    assert store.load("race").state.version == 2
+    assert store.raw_state("race") != before
+
+
+def test_a_lost_race_writes_nothing(store: RedisStateStore) -> None:
+    first = portfolio_transaction(store, "lost")
+    second = portfolio_transaction(store, "lost")
+    with first as a, second as b:
+        a.stage_transfer("5")
+        b.stage_transfer("7")
+        assert a.commit({})
+        snapshot = store.raw_state("lost")
+        with pytest.raises(ConcurrentModificationError):
+            b.commit({})
+    assert store.raw_state("lost") == snapshot
+
+
+def test_deciding_a_decided_cycle_again_is_a_no_op_returning_the_stored_outcome(
+    store: RedisStateStore,
+) -> None:
+    with portfolio_transaction(store, "fence", cycle_id=5, record_outcome=lambda d: b"first") as tx:
+        tx.stage_transfer("100")
+        assert tx.commit({})
+    snapshot = store.raw_state("fence")
+    with portfolio_transaction(store, "fence", cycle_id=5, record_outcome=lambda d: b"x") as tx:
+        tx.stage_transfer("999")
+        tx.commit({})
+        assert tx.applied and tx.applied.fenced and tx.applied.outcome == b"first"
+    with portfolio_transaction(store, "fence", cycle_id=4) as tx:
+        applied = tx.discard(DiscardReason.INCOMPLETE)
+        assert applied.fenced and applied.outcome is None
+    assert store.raw_state("fence") == snapshot
+    assert store.load("fence").last_decided == 5
+
+
+def test_a_discard_with_a_cycle_id_fences_the_cycle_but_leaves_the_state(
+    store: RedisStateStore,
+) -> None:
+    with portfolio_transaction(store, "d", cycle_id=1) as tx:
+        tx.stage_transfer("100")
+        tx.commit({})
+    state_key = store.keys_for("d")[0]
+    before = store.client.dump(state_key)
+    with portfolio_transaction(store, "d", cycle_id=2) as tx:
+        tx.discard(DiscardReason.COUNT_MISMATCH)
+    assert store.client.dump(state_key) == before
+    assert store.load("d").last_decided == 2
+
+
+def test_outcome_records_are_kept_for_a_bounded_window(redis_url: str) -> None:
+    store = RedisStateStore.from_url(redis_url, namespace="t-window")
+    store._outcome_window = 3  # noqa: SLF001 - a small window keeps the test short
+    try:
+        for cycle in range(1, 7):
+            with portfolio_transaction(
+                store, "w", cycle_id=cycle, record_outcome=lambda d: str(d.cycle_id).encode()
+            ) as tx:
+                tx.commit({})
+        decisions = store.client.hgetall(store.keys_for("w")[1])
+        assert sorted(decisions) == [b"c:4", b"c:5", b"c:6", b"last"]
+    finally:
+        store.client.delete(*store.keys_for("w"))
+
+
+CRASH = """
+import os, sys
+from portfolio_tx import RedisStateStore, portfolio_transaction
+store = RedisStateStore.from_url(sys.argv[1], namespace=sys.argv[2])
+with portfolio_transaction(store, "crash") as tx:
+    tx.stage_transfer("-999")
+    tx.stage_fill("BTC", "BUY", "1", "10", "0")
+    os._exit(9)  # the process dies between staging and commit
+"""
+
+
+def test_a_crash_between_staging_and_commit_leaves_the_previous_state(
+    store: RedisStateStore, redis_url: str
+) -> None:
+    with portfolio_transaction(store, "crash") as tx:
+        tx.stage_transfer("1000")
+        tx.commit({})
+    before = store.raw_state("crash")
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH, redis_url, store.namespace], timeout=60, check=False
+    )
+    assert proc.returncode == 9
+    assert store.raw_state("crash") == before
