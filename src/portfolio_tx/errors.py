@@ -2,11 +2,12 @@
 
     PortfolioTxError
     ├── ConfigError                  a configuration value is missing or malformed
-    ├── ValidationError              a staged input is invalid (non-positive quantity, bad side, ...)
+    ├── ValidationError              a staged input is invalid (quantity, price, side, ...)
     ├── StateStoreError              the state store failed (Redis unreachable, script error)
     │   └── ConcurrentModificationError   a commit lost the optimistic-lock race on a session
     ├── TransactionStateError        the transaction was used after it ended
-    ├── DecodeError                  a Kafka record could not be decoded (names topic/partition/offset)
+    ├── DecodeError                  a record could not be decoded (names topic/partition/offset)
+    │   └── EncodeError              a record does not fit its schema
     └── KafkaSetupError              broker unreachable, topics missing or not co-partitioned
 
 Dependency errors (redis, confluent_kafka, fastavro) are translated into these at the adapter
@@ -62,6 +63,14 @@ class DecodeError(PortfolioTxError):
         if topic is not None:
             where = f" at {topic}[{partition}]@{offset}"
         super().__init__(f"cannot decode record{where}: {message}")
+
+
+class EncodeError(DecodeError):
+    """A record could not be encoded for ``topic`` (a value that does not fit its schema)."""
+
+    def __init__(self, message: str, *, topic: str) -> None:
+        super().__init__(message, topic=topic)
+        Exception.__init__(self, f"cannot encode record for {topic}: {message}")
 
 
 class KafkaSetupError(PortfolioTxError):

@@ -1,0 +1,294 @@
+"""The records on the wire (CONTRACT §3) as frozen value objects, and their checks.
+
+Each class mirrors one schema in ``schemas/*.avsc`` field for field: money is ``Decimal``,
+enums are the ledger's string enums, and ``ts`` is always an ``int`` of milliseconds since
+the Unix epoch (Avro ``timestamp-millis``). Decimals are held exactly as given; the codec
+quantizes them to scale 18 when it writes them.
+
+``outcome_from_decision`` turns a ledger ``Decision`` into the ``CycleOutcome`` the worker
+publishes, and ``state_from_outcome`` rebuilds the committed ``PortfolioState`` from a COMMIT
+outcome (the restore path when the state store lost its data). ``event_problem`` says what is
+wrong with a decoded input event, as data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from portfolio_tx.ledger import (
+    Decision,
+    Lot,
+    OutcomeKind,
+    PnlKind,
+    PortfolioState,
+    Side,
+    fill_problem,
+)
+from portfolio_tx.ledger.lots import lots_quantity
+from portfolio_tx.ledger.money import ZERO, exact
+from portfolio_tx.ledger.state import freeze_lots, freeze_marks
+
+MAX_TEXT_LENGTH = 256
+"""Longest accepted event id, session id or symbol."""
+
+_PNL_KINDS = frozenset(kind.value for kind in PnlKind)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """An execution: ``side`` ``quantity`` @ ``price``, paying ``fee`` (negative = rebate)."""
+
+    event_id: str
+    session_id: str
+    cycle_id: int
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class PnlEvent:
+    """A P&L report of ``kind`` for ``amount``; ``symbol`` is informative and optional."""
+
+    event_id: str
+    session_id: str
+    cycle_id: int
+    kind: PnlKind
+    amount: Decimal
+    ts: int
+    symbol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CycleMarker:
+    """Ends cycle ``cycle_id``, which has ``fill_count`` fills and ``pnl_count`` reports."""
+
+    session_id: str
+    cycle_id: int
+    fill_count: int
+    pnl_count: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    """The mark of ``symbol`` from ``ts`` on."""
+
+    symbol: str
+    price: Decimal
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomePosition:
+    """A held symbol after the cycle; ``mark_price`` is None only if it was never marked."""
+
+    symbol: str
+    quantity: Decimal
+    avg_entry_price: Decimal
+    mark_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeLot:
+    """One open lot: signed ``quantity`` and its total ``cost`` (same sign)."""
+
+    symbol: str
+    quantity: Decimal
+    cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeMark:
+    """A mark the state is valued at."""
+
+    symbol: str
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CycleOutcome:
+    """The decision on one cycle (see ``ledger.Decision`` for what each figure means).
+
+    ``realized_pnl``, ``fees``, ``positions``, ``lots``, ``marks``, ``version`` and
+    ``state_cash`` describe the session's committed state after the cycle: the new state on
+    COMMIT, the unchanged previous one on DISCARD. ``state_cash`` and the lots' costs keep
+    the ledger's full precision (the wire gives them scale 36), so the state can be rebuilt
+    exactly; ``cash`` is the staged cash of the contract. ``reason`` is a ``DiscardReason``
+    value on DISCARD, else None.
+    """
+
+    session_id: str
+    cycle_id: int
+    outcome: OutcomeKind
+    reason: str | None
+    cash: Decimal
+    positions_value: Decimal
+    total: Decimal
+    previous_equity: Decimal
+    expected_equity: Decimal
+    delta: Decimal
+    epsilon: Decimal
+    realized_pnl: Decimal
+    fees: Decimal
+    positions: tuple[OutcomePosition, ...]
+    ts: int
+    version: int = 0
+    state_cash: Decimal | None = None
+    lots: tuple[OutcomeLot, ...] = ()
+    marks: tuple[OutcomeMark, ...] = ()
+    worker_id: str | None = None
+
+    @property
+    def committed(self) -> bool:
+        return self.outcome is OutcomeKind.COMMIT
+
+
+InputEvent = Fill | PnlEvent | CycleMarker
+"""What a session's cycle is made of, read from the co-partitioned input topics."""
+
+Event = Fill | PnlEvent | CycleMarker | MarkPrice | CycleOutcome
+"""Every record the codec reads and writes."""
+
+
+def outcome_from_decision(
+    session_id: str, decision: Decision, ts: int, worker_id: str | None = None
+) -> CycleOutcome:
+    """The outcome event for ``decision`` on ``session_id``, stamped ``ts`` (epoch millis).
+
+    Lots are listed per symbol (sorted) in their cost-basis order, so ``state_from_outcome``
+    rebuilds the same lot book. Raises ``ValueError`` when the decision has no cycle id.
+    """
+    if decision.cycle_id is None:
+        raise ValueError("a decision without a cycle id cannot be published")
+    state = decision.state
+    return CycleOutcome(
+        session_id=session_id,
+        cycle_id=decision.cycle_id,
+        outcome=decision.outcome,
+        reason=None if decision.reason is None else decision.reason.value,
+        cash=decision.cash,
+        positions_value=decision.positions_value,
+        total=decision.total,
+        previous_equity=decision.previous_equity,
+        expected_equity=decision.expected_equity,
+        delta=decision.delta,
+        epsilon=decision.epsilon,
+        realized_pnl=state.realized_pnl,
+        fees=state.fees,
+        positions=tuple(
+            OutcomePosition(p.symbol, p.quantity, p.avg_entry_price, p.mark_price)
+            for p in decision.positions
+        ),
+        ts=ts,
+        version=state.version,
+        state_cash=state.cash,
+        lots=tuple(
+            OutcomeLot(symbol, lot.quantity, lot.cost)
+            for symbol, lots in sorted(state.lots.items())
+            for lot in lots
+        ),
+        marks=tuple(OutcomeMark(symbol, price) for symbol, price in sorted(state.marks.items())),
+        worker_id=worker_id,
+    )
+
+
+@exact
+def state_from_outcome(outcome: CycleOutcome) -> PortfolioState:
+    """The committed state a COMMIT outcome describes.
+
+    With ``state_cash`` (always written by ``outcome_from_decision``) the state is the
+    committed one digit for digit: equity is recomputed exactly as cash plus the lots valued
+    at the marks, as the commit computed it. An outcome without it (an older writer) gives
+    cash and equity at the contract's 18 places. Raises ``ValueError`` for a DISCARD
+    outcome: it does not say which cycle the state it carries was committed by.
+    """
+    if outcome.outcome is not OutcomeKind.COMMIT:
+        raise ValueError(
+            f"cycle {outcome.cycle_id} of {outcome.session_id} was discarded; "
+            "only a COMMIT outcome describes a state"
+        )
+    lots: dict[str, tuple[Lot, ...]] = {}
+    for lot in outcome.lots:
+        lots[lot.symbol] = (*lots.get(lot.symbol, ()), Lot(lot.quantity, lot.cost))
+    marks = {mark.symbol: mark.price for mark in outcome.marks}
+    if outcome.state_cash is None:
+        cash, equity = outcome.cash, outcome.total
+    else:
+        unmarked = sorted(set(lots) - set(marks))
+        if unmarked:
+            raise ValueError(f"a COMMIT outcome holds {', '.join(unmarked)} without a mark")
+        cash = outcome.state_cash
+        equity = cash + sum(
+            (lots_quantity(held) * marks[symbol] for symbol, held in lots.items()), ZERO
+        )
+    return PortfolioState(
+        cash=cash,
+        realized_pnl=outcome.realized_pnl,
+        fees=outcome.fees,
+        equity=equity,
+        lots=freeze_lots(lots),
+        marks=freeze_marks(marks),
+        last_cycle=outcome.cycle_id,
+        version=outcome.version,
+    )
+
+
+def _text_problem(field: str, value: str | None) -> str | None:
+    if not value:
+        return f"{field} is empty"
+    if len(value) > MAX_TEXT_LENGTH:
+        return f"{field} is longer than {MAX_TEXT_LENGTH} characters ({len(value)})"
+    return None
+
+
+def _cycle_problem(cycle_id: int) -> str | None:
+    return None if cycle_id >= 0 else f"cycle_id is negative ({cycle_id})"
+
+
+def _first(*problems: str | None) -> str | None:
+    return next((problem for problem in problems if problem), None)
+
+
+def event_problem(event: InputEvent | MarkPrice) -> str | None:
+    """What is invalid about a decoded input event or mark, or None when it is usable.
+
+    Checks: ids and symbols non-empty and at most ``MAX_TEXT_LENGTH`` characters; cycle ids
+    and marker counts not negative; a fill's quantity and price positive (its fee may be
+    zero or negative); a mark's price positive. Pure.
+    """
+    if isinstance(event, Fill):
+        return _first(
+            _text_problem("session_id", event.session_id),
+            _text_problem("event_id", event.event_id),
+            _text_problem("symbol", event.symbol),
+            _cycle_problem(event.cycle_id),
+            fill_problem(event.side, event.quantity, event.price),
+            None if event.fee.is_finite() else f"fee must be finite, got {event.fee}",
+        )
+    if isinstance(event, PnlEvent):
+        return _first(
+            _text_problem("session_id", event.session_id),
+            _text_problem("event_id", event.event_id),
+            None if event.symbol is None else _text_problem("symbol", event.symbol),
+            _cycle_problem(event.cycle_id),
+            None if event.kind in _PNL_KINDS else f"unknown kind {event.kind!r}",
+            None if event.amount.is_finite() else f"amount must be finite, got {event.amount}",
+        )
+    if isinstance(event, CycleMarker):
+        return _first(
+            _text_problem("session_id", event.session_id),
+            _cycle_problem(event.cycle_id),
+            None if event.fill_count >= 0 else f"fill_count is negative ({event.fill_count})",
+            None if event.pnl_count >= 0 else f"pnl_count is negative ({event.pnl_count})",
+        )
+    return _first(
+        _text_problem("symbol", event.symbol),
+        None
+        if event.price.is_finite() and event.price > 0
+        else f"mark price must be positive, got {event.price}",
+    )

@@ -1,0 +1,1 @@
+"""Thin confluent-kafka adapters: admin (topics), consumer, transactional producer."""

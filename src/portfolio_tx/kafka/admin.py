@@ -1,0 +1,235 @@
+"""Topic names, topic creation and the co-partitioning check the worker runs at start.
+
+Fills, pnl, cycles and commits must have the same partition count (CONTRACT §3): a session's
+events and its outcomes then live in partitions of the same number. Marks are compacted (the
+latest mark per symbol is what matters) and every worker reads all of their partitions.
+The commit topic keeps its records forever: it is the log a lost Redis is restored from.
+
+Every confluent-kafka error is translated here into ``KafkaSetupError`` with one line that
+says what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
+# confluent_kafka.admin re-exports NewTopic without marking it public for type checkers
+from confluent_kafka.cimpl import NewTopic
+
+from portfolio_tx.errors import ConfigError, KafkaSetupError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 10.0
+_CREATE_HINT = "run portfolio-tx topics create"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """The six topics of CONTRACT §3."""
+
+    fills: str = "portfolio.fills"
+    pnl: str = "portfolio.pnl"
+    cycles: str = "portfolio.cycles"
+    marks: str = "portfolio.marks"
+    commits: str = "portfolio.commits"
+    deadletter: str = "portfolio.deadletter"
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> TopicNames:
+        """The default names behind ``prefix``: ``t-abc.`` gives ``t-abc.portfolio.fills``."""
+        default = cls()
+        return cls(*(prefix + name for name in default.all()))
+
+    def all(self) -> tuple[str, ...]:
+        """Every topic, in declaration order."""
+        return (self.fills, self.pnl, self.cycles, self.marks, self.commits, self.deadletter)
+
+    def copartitioned(self) -> tuple[str, ...]:
+        """The topics that must share one partition count."""
+        return (self.fills, self.pnl, self.cycles, self.commits)
+
+    def inputs(self) -> tuple[str, ...]:
+        """The topics a session's cycle is read from."""
+        return (self.fills, self.pnl, self.cycles)
+
+
+def topic_configs(names: TopicNames) -> Mapping[str, Mapping[str, str]]:
+    """The topic-level configs ``create_topics`` sets, per topic."""
+    delete = {"cleanup.policy": "delete"}
+    return {
+        names.fills: delete,
+        names.pnl: delete,
+        names.cycles: delete,
+        names.marks: {"cleanup.policy": "compact"},
+        names.commits: {**delete, "retention.ms": "-1", "retention.bytes": "-1"},
+        names.deadletter: delete,
+    }
+
+
+def admin_client(bootstrap_servers: str) -> AdminClient:
+    """An AdminClient whose librdkafka log goes to Python logging, not stderr."""
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "logger": log}
+    return AdminClient(config)
+
+
+def _admin(admin_or_bootstrap: AdminClient | str) -> tuple[AdminClient, str]:
+    if isinstance(admin_or_bootstrap, str):
+        return admin_client(admin_or_bootstrap), admin_or_bootstrap
+    return admin_or_bootstrap, "the configured bootstrap servers"
+
+
+def _metadata(admin: AdminClient, where: str, timeout: float) -> Any:
+    try:
+        return admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise KafkaSetupError(
+            f"cannot reach Kafka at {where} ({_reason(exc)}) — is the broker running? "
+            "set KAFKA_BOOTSTRAP_SERVERS"
+        ) from exc
+
+
+def _reason(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    return error.str() if isinstance(error, KafkaError) else str(exc)
+
+
+def _code(exc: KafkaException) -> int | None:
+    error = exc.args[0] if exc.args else None
+    return error.code() if isinstance(error, KafkaError) else None
+
+
+def _partition_counts(metadata: Any, topics: tuple[str, ...]) -> dict[str, int | None]:
+    """Partition count per topic; None for a topic the cluster does not have."""
+    counts: dict[str, int | None] = {}
+    for topic in topics:
+        found = metadata.topics.get(topic)
+        ok = found is not None and found.error is None
+        counts[topic] = len(found.partitions) if ok else None
+    return counts
+
+
+def create_topics(
+    admin_or_bootstrap: AdminClient | str,
+    names: TopicNames,
+    partitions: int,
+    marks_partitions: int | None = None,
+    *,
+    replication_factor: int = 1,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create the topics of ``names`` that do not exist yet; returns the ones it created.
+
+    Fills, pnl, cycles, commits and deadletter get ``partitions`` partitions, marks gets
+    ``marks_partitions`` (default ``partitions``). Existing topics are left as they are,
+    whatever their partition count: ``check_copartitioned`` says whether they fit. Returns
+    once every topic is visible with a leader for each partition. Raises ``ConfigError`` for
+    a count below 1 and ``KafkaSetupError`` when Kafka is unreachable or refuses a topic.
+    """
+    marks_count = partitions if marks_partitions is None else marks_partitions
+    if partitions < 1 or marks_count < 1 or replication_factor < 1:
+        raise ConfigError(
+            f"partitions ({partitions}), marks partitions ({marks_count}) and replication "
+            f"factor ({replication_factor}) must be at least 1"
+        )
+    admin, where = _admin(admin_or_bootstrap)
+    existing = _partition_counts(_metadata(admin, where, timeout), names.all())
+    configs = topic_configs(names)
+    new = [
+        NewTopic(
+            topic,
+            num_partitions=marks_count if topic == names.marks else partitions,
+            replication_factor=replication_factor,
+            config=dict(configs[topic]),
+        )
+        for topic in names.all()
+        if existing[topic] is None
+    ]
+    created: list[str] = []
+    if new:
+        futures = admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
+        for topic, future in futures.items():
+            try:
+                future.result(timeout=timeout)
+                created.append(topic)
+            except KafkaException as exc:
+                if _code(exc) == KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue  # another process created it meanwhile
+                raise KafkaSetupError(f"cannot create topic {topic}: {_reason(exc)}") from exc
+            except TimeoutError as exc:
+                raise KafkaSetupError(
+                    f"creating topic {topic} at {where} took longer than {timeout:g}s"
+                ) from exc
+    _wait_for_leaders(admin, where, names.all(), timeout)
+    return [topic for topic in names.all() if topic in created]
+
+
+def _wait_for_leaders(
+    admin: AdminClient, where: str, topics: tuple[str, ...], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = _metadata(admin, where, timeout)
+        waiting = [
+            topic
+            for topic in topics
+            if (found := metadata.topics.get(topic)) is None
+            or found.error is not None
+            or not found.partitions
+            or any(p.leader < 0 for p in found.partitions.values())
+        ]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaSetupError(
+                f"topics {', '.join(waiting)} have no leader after {timeout:g}s at {where}"
+            )
+        time.sleep(0.1)
+
+
+def check_copartitioned(
+    bootstrap_or_admin: AdminClient | str,
+    names: TopicNames,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Make sure every topic of ``names`` exists and the co-partitioned ones agree.
+
+    Raises ``KafkaSetupError`` with one line: Kafka unreachable (within ``timeout``), which
+    topics are missing, or each co-partitioned topic's partition count.
+    """
+    admin, where = _admin(bootstrap_or_admin)
+    counts = _partition_counts(_metadata(admin, where, timeout), names.all())
+    missing = [topic for topic, count in counts.items() if count is None]
+    if len(missing) == 1:
+        raise KafkaSetupError(f"topic {missing[0]} does not exist — {_CREATE_HINT}")
+    if missing:
+        raise KafkaSetupError(f"topics {', '.join(missing)} do not exist — {_CREATE_HINT}")
+    together = names.copartitioned()
+    if len({counts[topic] for topic in together}) > 1:
+        first, *rest = together
+        described = ", ".join(
+            [f"{first} has {counts[first]} partitions", *(f"{t} has {counts[t]}" for t in rest)]
+        )
+        raise KafkaSetupError(
+            f"topics not co-partitioned: {described} — recreate them with the same count "
+            "(portfolio-tx topics create --partitions N)"
+        )
+
+
+def partition_count(
+    bootstrap_or_admin: AdminClient | str, topic: str, *, timeout: float = DEFAULT_TIMEOUT_S
+) -> int:
+    """How many partitions ``topic`` has; ``KafkaSetupError`` when it does not exist."""
+    admin, where = _admin(bootstrap_or_admin)
+    count = _partition_counts(_metadata(admin, where, timeout), (topic,))[topic]
+    if count is None:
+        raise KafkaSetupError(f"topic {topic} does not exist — {_CREATE_HINT}")
+    return count

@@ -1,0 +1,221 @@
+"""The wire records: each schema in ``schemas/*.avsc`` and how it maps to its dataclass.
+
+Schemas are read from the package data and parsed once per process (``record_types``). For
+each record this module holds the parsed schemas, the Parsing Canonical Form, the
+single-object header (``C3 01`` + the 8-byte little-endian CRC-64-AVRO fingerprint) and a
+``Shape`` that turns a dataclass into the dict fastavro writes and back.
+
+Decimals are the contract's decimal(38,18) (``WIRE``), written through ``ledger.to_wire``,
+except the two fields that let a state be rebuilt exactly from the commit topic: a lot's
+total cost and the state's cash carry the ledger's full scale 36 as decimal(76,36)
+(``EXACT``). A value that does not fit raises ``ValueError``, on write and on read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from decimal import Decimal, localcontext
+from enum import Enum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from portfolio_tx.events import (
+    CycleMarker,
+    CycleOutcome,
+    Fill,
+    MarkPrice,
+    OutcomeLot,
+    OutcomeMark,
+    OutcomePosition,
+    PnlEvent,
+)
+from portfolio_tx.ledger import LEDGER_CONTEXT, OutcomeKind, PnlKind, Side, to_wire
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+AvroRecord = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DecimalType:
+    """An Avro ``bytes`` decimal of ``precision`` digits, ``scale`` of them decimals."""
+
+    precision: int
+    scale: int
+    limit: Decimal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # every value that needs more than ``precision`` digits is at least this
+        object.__setattr__(self, "limit", Decimal(10) ** (self.precision - self.scale))
+
+    def quantize(self, value: Decimal) -> Decimal:
+        """``value`` at this scale (half-even); ValueError when it needs more digits."""
+        if self == WIRE:
+            return to_wire(value)
+        with localcontext(LEDGER_CONTEXT):
+            quantized = value.quantize(Decimal(1).scaleb(-self.scale))
+        if len(quantized.as_tuple().digits) > self.precision:
+            raise ValueError(f"{value} does not fit decimal({self.precision},{self.scale})")
+        return quantized
+
+    def check(self, name: str, value: Decimal) -> None:
+        """Reject a read value beyond this type: fastavro rounds those instead of failing."""
+        if abs(value) >= self.limit:
+            raise ValueError(f"{name} does not fit decimal({self.precision},{self.scale})")
+
+
+WIRE = DecimalType(38, 18)
+"""The contract's decimals (CONTRACT §3)."""
+EXACT = DecimalType(76, 36)
+"""Holds any product of two WIRE decimals exactly: the ledger's lot costs and cash."""
+
+
+class Shape:
+    """How one dataclass maps to its Avro record: decimals, enums, nested arrays.
+
+    ``decimals`` names each decimal field and its type; a None value (an optional field)
+    passes through. ``from_avro`` consumes the dict fastavro returned.
+    """
+
+    def __init__(
+        self,
+        cls: type[Any],
+        decimals: Mapping[str, DecimalType] | None = None,
+        enums: Mapping[str, type[Enum]] | None = None,
+        arrays: Mapping[str, Shape] | None = None,
+    ) -> None:
+        self.cls = cls
+        self.names = tuple(f.name for f in fields(cls))
+        self.decimals = dict(decimals or {})
+        self.enums = dict(enums or {})
+        self.arrays = dict(arrays or {})
+
+    def to_avro(self, value: Any) -> AvroRecord:
+        record = {name: getattr(value, name) for name in self.names}
+        for name, kind in self.decimals.items():
+            if record[name] is not None:
+                record[name] = kind.quantize(record[name])
+        for name in self.enums:
+            record[name] = str(record[name])
+        for name, shape in self.arrays.items():
+            record[name] = [shape.to_avro(item) for item in record[name]]
+        return record
+
+    def from_avro(self, record: AvroRecord) -> Any:
+        for name, kind in self.decimals.items():
+            if record[name] is not None:
+                kind.check(name, record[name])
+        for name, enum in self.enums.items():
+            record[name] = enum(record[name])
+        for name, shape in self.arrays.items():
+            record[name] = tuple(shape.from_avro(item) for item in record[name])
+        return self.cls(**record)
+
+
+def _wire(*names: str) -> dict[str, DecimalType]:
+    return dict.fromkeys(names, WIRE)
+
+
+_OUTCOME_MONEY = _wire(
+    "cash",
+    "positions_value",
+    "total",
+    "previous_equity",
+    "expected_equity",
+    "delta",
+    "epsilon",
+    "realized_pnl",
+    "fees",
+)
+_SHAPES: Mapping[str, Shape] = {
+    "fill.avsc": Shape(Fill, _wire("quantity", "price", "fee"), {"side": Side}),
+    "pnl_event.avsc": Shape(PnlEvent, _wire("amount"), {"kind": PnlKind}),
+    "cycle_marker.avsc": Shape(CycleMarker),
+    "mark_price.avsc": Shape(MarkPrice, _wire("price")),
+    "cycle_outcome.avsc": Shape(
+        CycleOutcome,
+        {**_OUTCOME_MONEY, "state_cash": EXACT},
+        {"outcome": OutcomeKind},
+        arrays={
+            "positions": Shape(OutcomePosition, _wire("quantity", "avg_entry_price", "mark_price")),
+            "lots": Shape(OutcomeLot, {"quantity": WIRE, "cost": EXACT}),
+            "marks": Shape(OutcomeMark, _wire("price")),
+        },
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordType:
+    """One wire record: its class, schema text, parsed schemas and single-object header.
+
+    ``read_schema`` is the schema without the ``timestamp-millis`` logical type, so ``ts``
+    reads back as an int; both have the same canonical form and fingerprint.
+    """
+
+    cls: type[Any]
+    full_name: str
+    schema_text: str
+    write_schema: Any
+    read_schema: Any
+    canonical_form: str
+    header: bytes
+    shape: Shape
+
+
+def without_timestamps(node: Any) -> Any:
+    """A copy of a schema where timestamp logical types are plain longs."""
+    if isinstance(node, list):
+        return [without_timestamps(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copy = {key: without_timestamps(value) for key, value in node.items()}
+    if str(copy.get("logicalType", "")).startswith(("timestamp-", "local-timestamp-")):
+        del copy["logicalType"]
+    return copy
+
+
+def full_name(schema: Mapping[str, Any]) -> str:
+    name = str(schema.get("name", ""))
+    namespace = schema.get("namespace")
+    return name if "." in name or not namespace else f"{namespace}.{name}"
+
+
+@cache
+def record_types() -> tuple[RecordType, ...]:
+    """Every wire record, its schema parsed once per process."""
+    folder = resources.files("portfolio_tx") / "schemas"
+    types = []
+    for filename, shape in _SHAPES.items():
+        text = (folder / filename).read_text(encoding="utf-8")
+        schema = json.loads(text)
+        write_schema = fastavro.parse_schema(schema)
+        canonical = to_parsing_canonical_form(write_schema)
+        header = SINGLE_OBJECT_MAGIC + bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+        read_schema = fastavro.parse_schema(without_timestamps(schema))
+        types.append(
+            RecordType(
+                shape.cls,
+                full_name(schema),
+                text,
+                write_schema,
+                read_schema,
+                canonical,
+                header,
+                shape,
+            )
+        )
+    return tuple(types)
+
+
+def record_type(cls: type[Any]) -> RecordType:
+    """The wire record of ``cls``; raises ``KeyError`` for a class that is not one."""
+    for candidate in record_types():
+        if candidate.cls is cls:
+            return candidate
+    raise KeyError(cls)
