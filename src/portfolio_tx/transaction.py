@@ -10,7 +10,7 @@ leaves the state untouched. An exception inside the ``with`` block, or leaving i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -28,7 +28,7 @@ from portfolio_tx.ledger import (
     money2,
 )
 from portfolio_tx.ledger.money import Number
-from portfolio_tx.store.port import Applied, StateStore
+from portfolio_tx.store.port import Applied, SessionSnapshot, StateStore
 
 log = logging.getLogger("portfolio_tx.transaction")
 
@@ -62,7 +62,9 @@ class PortfolioTransaction:
     Build it with ``portfolio_transaction(...)``. ``previous_equity`` defaults to the
     committed equity; ``validation_epsilon`` overrides the tolerance rule; ``cycle_id``
     fences the decision in the store so a cycle is never decided twice; ``record_outcome``
-    turns the decision into the record the store keeps beside it (the worker's CycleOutcome).
+    turns the decision into the record the store keeps beside it (the worker's CycleOutcome)
+    and ``event_ids`` are kept with it; ``snapshot`` spares the read when the caller has the
+    session's committed state at hand (the worker's cache).
     """
 
     def __init__(
@@ -76,6 +78,8 @@ class PortfolioTransaction:
         cycle_id: int | None = None,
         portfolio_manager: Any = None,
         record_outcome: OutcomeRecorder | None = None,
+        snapshot: SessionSnapshot | None = None,
+        event_ids: Sequence[str] = (),
     ) -> None:
         self.session_id = session_id
         self.cycle_id = cycle_id
@@ -88,7 +92,9 @@ class PortfolioTransaction:
             None if validation_epsilon is None else _money(validation_epsilon, "epsilon")
         )
         self._record_outcome = record_outcome
-        snapshot = state_store.load(session_id)
+        self._event_ids = event_ids
+        if snapshot is None:
+            snapshot = state_store.load(session_id)
         self.last_decided = snapshot.last_decided
         self._staged: StagedCycle | None = ledger.open_cycle(snapshot.state, CostBasis(cost_basis))
         self.applied: Applied | None = None
@@ -210,7 +216,9 @@ class PortfolioTransaction:
     def _finish(self, decision: Decision) -> Applied:
         self._staged = None
         record = self._record_outcome(decision) if self._record_outcome else None
-        applied = self._store.apply(self.session_id, decision, outcome=record)
+        applied = self._store.apply(
+            self.session_id, decision, outcome=record, event_ids=self._event_ids
+        )
         self.applied = applied
         if applied.fenced:
             log.info(
@@ -237,9 +245,7 @@ def portfolio_transaction(
     **options: Any,
 ) -> Iterator[PortfolioTransaction]:
     """Open a PortfolioTransaction; roll back on exception or when left without commit."""
-    tx = PortfolioTransaction(
-        state_store, session_id, previous_equity=previous_equity, **options
-    )
+    tx = PortfolioTransaction(state_store, session_id, previous_equity=previous_equity, **options)
     try:
         yield tx
     except BaseException:

@@ -97,7 +97,8 @@ def test_outcome_records_are_kept_for_a_bounded_window(redis_url: str) -> None:
             ) as tx:
                 tx.commit({})
         decisions = store.client.hgetall(store.keys_for("w")[1])
-        assert sorted(decisions) == [b"c:4", b"c:5", b"c:6", b"last"]
+        kept = sorted(k for k in decisions if k != b"last")
+        assert kept == [b"c:4", b"c:5", b"c:6", b"e:4", b"e:5", b"e:6", b"w:4", b"w:5", b"w:6"]
     finally:
         store.client.delete(*store.keys_for("w"))
 
@@ -125,3 +126,16 @@ def test_a_crash_between_staging_and_commit_leaves_the_previous_state(
     )
     assert proc.returncode == 9
     assert store.raw_state("crash") == before
+
+
+def test_published_marks_only_move_forward(store: RedisStateStore) -> None:
+    for cycle in (1, 2):
+        with portfolio_transaction(store, "pub", cycle_id=cycle, event_ids=[f"e{cycle}"]) as tx:
+            tx.commit({})
+    assert store.load("pub").published_through is None
+    store.mark_published({"pub": 2})
+    store.mark_published({"pub": 1})
+    assert store.load("pub").published_through == 2
+    decided = store.decided("pub", 2)
+    assert decided is not None and decided.published and decided.event_ids == {"e2"}
+    assert decided.decided_at_ms > 0

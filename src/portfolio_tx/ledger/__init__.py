@@ -17,7 +17,7 @@ from portfolio_tx.ledger.cycle import (
     stage_position_delta,
 )
 from portfolio_tx.ledger.lots import Lot, apply_quantity
-from portfolio_tx.ledger.money import D, LEDGER_CONTEXT, ZERO, canonical, money2, to_wire
+from portfolio_tx.ledger.money import LEDGER_CONTEXT, ZERO, D, canonical, money2, to_wire
 from portfolio_tx.ledger.state import PortfolioState, Position
 from portfolio_tx.ledger.types import CostBasis, DiscardReason, OutcomeKind, PnlKind, Side
 from portfolio_tx.ledger.validation import Decision, decide, discard, epsilon_for

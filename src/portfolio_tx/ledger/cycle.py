@@ -19,7 +19,6 @@ from portfolio_tx.ledger.money import ZERO, exact
 from portfolio_tx.ledger.state import PortfolioState
 from portfolio_tx.ledger.types import CostBasis, PnlKind, Side
 
-
 _SIDES = frozenset(side.value for side in Side)
 
 

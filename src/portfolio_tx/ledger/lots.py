@@ -15,7 +15,6 @@ from typing import NamedTuple
 from portfolio_tx.ledger.money import ZERO
 from portfolio_tx.ledger.types import CostBasis
 
-
 # Costs are kept at a fixed scale: the exact cost of a scale-18 quantity at a scale-18
 # price has 36 decimals, so FIFO costs are never rounded; an average-cost close (a
 # division) is rounded once, here, and every later sum stays exact in the ledger context.

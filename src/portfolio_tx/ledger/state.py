@@ -72,9 +72,7 @@ def position_of(symbol: str, lots: tuple[Lot, ...], mark: Decimal | None) -> Pos
     return Position(symbol, quantity, average, mark)
 
 
-def unrealized_pnl(
-    lots: Mapping[str, tuple[Lot, ...]], marks: Mapping[str, Decimal]
-) -> Decimal:
+def unrealized_pnl(lots: Mapping[str, tuple[Lot, ...]], marks: Mapping[str, Decimal]) -> Decimal:
     """Σ over lots of qty · mark − cost; a symbol without a mark contributes nothing.
 
     Callers make sure every held symbol has a mark before they rely on the figure.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -11,10 +12,12 @@ from portfolio_tx.ledger import Decision, PortfolioState
 
 @dataclass(frozen=True, slots=True)
 class SessionSnapshot:
-    """A session's committed state and the last cycle id decided for it (commit or discard)."""
+    """A session's committed state, the last cycle id decided for it (commit or discard),
+    and the last one whose outcome is known to be on the commit topic."""
 
     state: PortfolioState
     last_decided: int | None
+    published_through: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,17 @@ class Applied:
     outcome: bytes | None
 
 
+@dataclass(frozen=True, slots=True)
+class DecidedCycle:
+    """What the store kept of a decided cycle: its outcome record, its event ids, when it was
+    decided (epoch ms) and whether its outcome is known to be published."""
+
+    outcome: bytes | None
+    event_ids: frozenset[str]
+    decided_at_ms: int = 0
+    published: bool = False
+
+
 class StateStore(Protocol):
     """A store of committed session state with one atomic, version-checked write per decision."""
 
@@ -39,15 +53,30 @@ class StateStore(Protocol):
         ...
 
     def apply(
-        self, session_id: str, decision: Decision, *, outcome: bytes | None = None
+        self,
+        session_id: str,
+        decision: Decision,
+        *,
+        outcome: bytes | None = None,
+        event_ids: Sequence[str] = (),
+        decided_at_ms: int | None = None,
     ) -> Applied:
         """Write ``decision`` atomically.
 
         A COMMIT replaces the state if the stored version still equals the version the
         decision was staged on, else raises ConcurrentModificationError and writes nothing.
         A DISCARD leaves the state untouched. When ``decision.cycle_id`` is set, the cycle is
-        fenced: a cycle id at or below the last decided one is not applied again.
+        fenced: a cycle id at or below the last decided one is not applied again, and the
+        store keeps ``outcome`` and ``event_ids`` with the decision for a window of cycles.
         """
+        ...
+
+    def decided(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
+        """What was kept of decided cycle ``cycle_id``, or None (never decided or aged out)."""
+        ...
+
+    def mark_published(self, last_published: Mapping[str, int]) -> None:
+        """Per session, the last cycle whose outcome the commit topic now holds."""
         ...
 
     def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None: ...

@@ -4,7 +4,10 @@ Keys of a session share one hash tag, so the script's keys live in one slot and 
 store works unchanged on Redis Cluster::
 
     {ns}:{<session>}:state      hash  version, doc (JSON of the PortfolioState)
-    {ns}:{<session>}:decisions  hash  last -> last decided cycle id; c:<id> -> outcome record
+    {ns}:{<session>}:decisions  hash  last -> last decided cycle id; pub -> last cycle whose
+                                      outcome is known to be on the commit topic;
+                                      c:<id> -> outcome record; e:<id> -> the cycle's event ids
+                                      (newline-separated); w:<id> -> when decided (epoch ms)
     {ns}:{<session>}:recent     list  the decided cycle ids whose outcome records are kept
 
 A COMMIT writes the state only if the stored version is the one the cycle was staged on;
@@ -14,6 +17,8 @@ a DISCARD leaves the state key as it was (byte for byte). The outcome records of
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +28,15 @@ from redis.exceptions import RedisError
 from portfolio_tx.errors import ConcurrentModificationError, StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
 from portfolio_tx.store.document import dump_state, load_state
-from portfolio_tx.store.port import Applied, SessionSnapshot
+from portfolio_tx.store.port import Applied, DecidedCycle, SessionSnapshot
+
+_PUBLISHED = """
+local current = redis.call('HGET', KEYS[1], 'pub')
+if not current or tonumber(current) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'pub', ARGV[1])
+end
+return 1
+"""
 
 _APPLY = """
 local state, decisions, recent = KEYS[1], KEYS[2], KEYS[3]
@@ -40,11 +53,13 @@ if commit == '1' then
   redis.call('HSET', state, 'version', ARGV[4], 'doc', ARGV[5])
 end
 if cycle ~= '' then
-  redis.call('HSET', decisions, 'last', cycle, 'c:' .. cycle, ARGV[6])
+  redis.call('HSET', decisions, 'last', cycle, 'c:' .. cycle, ARGV[6], 'e:' .. cycle, ARGV[8],
+             'w:' .. cycle, ARGV[9])
   redis.call('LPUSH', recent, cycle)
   local window = tonumber(ARGV[7])
   while redis.call('LLEN', recent) > window do
-    redis.call('HDEL', decisions, 'c:' .. redis.call('RPOP', recent))
+    local old = redis.call('RPOP', recent)
+    redis.call('HDEL', decisions, 'c:' .. old, 'e:' .. old, 'w:' .. old)
   end
 end
 return {'APPLIED', false}
@@ -65,6 +80,7 @@ class RedisStateStore:
         self.namespace = namespace
         self._outcome_window = outcome_window
         self._apply = client.register_script(_APPLY)
+        self._published = client.register_script(_PUBLISHED)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "ptx") -> RedisStateStore:
@@ -89,15 +105,21 @@ class RedisStateStore:
         try:
             pipe = self._client.pipeline(transaction=False)
             pipe.hget(state_key, "doc")
-            pipe.hget(decisions_key, "last")
-            doc, last = pipe.execute()
+            pipe.hmget(decisions_key, "last", "pub")
+            doc, (last, published) = pipe.execute()
         except RedisError as exc:
             raise StateStoreError(f"Redis read failed for session {session_id}: {exc}") from exc
         state = load_state(doc) if doc is not None else PortfolioState()
-        return SessionSnapshot(state, int(last) if last is not None else None)
+        return SessionSnapshot(state, _optional_int(last), _optional_int(published))
 
     def apply(
-        self, session_id: str, decision: Decision, *, outcome: bytes | None = None
+        self,
+        session_id: str,
+        decision: Decision,
+        *,
+        outcome: bytes | None = None,
+        event_ids: Sequence[str] = (),
+        decided_at_ms: int | None = None,
     ) -> Applied:
         expected = decision.state.version - 1 if decision.committed else decision.state.version
         cycle = "" if decision.cycle_id is None else str(decision.cycle_id)
@@ -109,6 +131,8 @@ class RedisStateStore:
             dump_state(decision.state) if decision.committed else "",
             outcome if outcome is not None else b"",
             str(self._outcome_window),
+            "\n".join(event_ids),
+            str(int(time.time() * 1000) if decided_at_ms is None else decided_at_ms),
         ]
         try:
             status, detail = self._apply(keys=self.keys_for(session_id), args=args)
@@ -122,6 +146,37 @@ class RedisStateStore:
         if status == b"DECIDED":
             return Applied(decision, fenced=True, outcome=detail or None)
         return Applied(decision, fenced=False, outcome=outcome)
+
+    def decided(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
+        """The stored record and event ids of a decided cycle still in the window, else None."""
+        _, decisions_key, _ = self.keys_for(session_id)
+        try:
+            outcome, events, decided_at, published = self._client.hmget(
+                decisions_key, f"c:{cycle_id}", f"e:{cycle_id}", f"w:{cycle_id}", "pub"
+            )
+        except RedisError as exc:
+            raise StateStoreError(f"Redis read failed for session {session_id}: {exc}") from exc
+        if outcome is None:
+            return None
+        ids = frozenset(_text(events).split("\n")) if events else frozenset()
+        return DecidedCycle(
+            _bytes(outcome) or None,
+            ids,
+            int(decided_at or 0),
+            published is not None and int(published) >= cycle_id,
+        )
+
+    def mark_published(self, last_published: Mapping[str, int]) -> None:
+        """Record, per session, the last cycle whose outcome the commit topic now holds."""
+        if not last_published:
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for session_id, cycle_id in last_published.items():
+                self._published(keys=[self.keys_for(session_id)[1]], args=[cycle_id], client=pipe)
+            pipe.execute()
+        except RedisError as exc:
+            raise StateStoreError(f"Redis write failed marking outcomes published: {exc}") from exc
 
     def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None:
         """The seed's read: cash_balance, total_equity, total_fees, total_realized_pnl."""
@@ -151,3 +206,15 @@ class RedisStateStore:
     def raw_state(self, session_id: str) -> dict[bytes, bytes]:
         """The state hash exactly as stored (for byte-for-byte comparisons and audits)."""
         return self._client.hgetall(self.keys_for(session_id)[0])  # type: ignore[return-value]
+
+
+def _optional_int(raw: bytes | None) -> int | None:
+    return None if raw is None else int(raw)
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _bytes(raw: bytes | str) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.encode()
