@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
+from pathlib import Path
 from collections.abc import Iterator
 
 import pytest
 import redis
 
 from portfolio_tx import RedisStateStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pipeline import Pipeline, make_pipeline  # noqa: E402
 
 
 @pytest.fixture
@@ -20,3 +26,11 @@ def store(redis_url: str) -> Iterator[RedisStateStore]:
     for key in client.scan_iter(match=f"{namespace}:*", count=1000):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture
+def pipeline(bootstrap_servers: str, redis_url: str, topic_prefix: str) -> Iterator[Pipeline]:
+    """An isolated pipeline: six fresh topics (3 partitions), a group, a Redis namespace."""
+    made, cleanup = make_pipeline(bootstrap_servers, redis_url, topic_prefix)
+    yield made
+    cleanup()

@@ -1,0 +1,3 @@
+from portfolio_tx.cli import main
+
+raise SystemExit(main())

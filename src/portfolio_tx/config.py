@@ -1,0 +1,130 @@
+"""Settings: read from the environment once, overridden by command-line flags, then frozen.
+
+Every variable, its default and its meaning (the README's configuration table mirrors this):
+
+    KAFKA_BOOTSTRAP_SERVERS   localhost:9092              brokers
+    REDIS_URL                 redis://localhost:6379/0    state store
+    SCHEMA_REGISTRY_URL       (unset)                     Confluent framing when set
+    PTX_TOPIC_PREFIX          (empty)                     prefix for every topic name
+    PTX_TOPIC_FILLS ... PTX_TOPIC_DEADLETTER              one topic's full name
+    PTX_GROUP_ID              portfolio-tx                consumer group
+    PTX_INSTANCE_ID           <hostname>                  stable per worker: transactional.id
+    PTX_REDIS_NAMESPACE       ptx                         first part of every Redis key
+    PTX_CYCLE_TIMEOUT         30                          seconds a marked cycle may wait
+    PTX_MAX_MARK_AGE          300                         seconds before a mark is stale
+    PTX_COST_BASIS            fifo                        fifo | average
+    PTX_EPSILON               (unset)                     fixed tolerance instead of the rule
+    PTX_TRANSACTION_TIMEOUT_MS 10000                      Kafka transaction.timeout.ms
+    PTX_BATCH_SIZE            500                         records per consume() call
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from portfolio_tx.errors import ConfigError
+from portfolio_tx.kafka.admin import TopicNames
+from portfolio_tx.ledger import CostBasis, D
+
+_TOPIC_FIELDS = ("fills", "pnl", "cycles", "marks", "commits", "deadletter")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the CLI and the worker are configured with."""
+
+    bootstrap_servers: str = "localhost:9092"
+    redis_url: str = "redis://localhost:6379/0"
+    schema_registry_url: str | None = None
+    topics: TopicNames = field(default_factory=TopicNames)
+    group_id: str = "portfolio-tx"
+    instance_id: str = field(default_factory=socket.gethostname)
+    redis_namespace: str = "ptx"
+    cycle_timeout_s: float = 30.0
+    max_mark_age_s: float = 300.0
+    cost_basis: CostBasis = CostBasis.FIFO
+    epsilon: Decimal | None = None
+    transaction_timeout_ms: int = 10_000
+    batch_size: int = 500
+
+    @property
+    def transactional_id(self) -> str:
+        """Stable per worker instance, so a restarted instance fences its zombie."""
+        return f"{self.group_id}-{self.instance_id}"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given fields replaced (flags given on the command line)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = float) -> Any:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number — set it to e.g. {default}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def parse_cost_basis(raw: str) -> CostBasis:
+    try:
+        return CostBasis(raw.lower())
+    except ValueError as exc:
+        choices = ", ".join(b.value for b in CostBasis)
+        raise ConfigError(f"cost basis {raw!r} is not one of {choices}") from exc
+
+
+def parse_epsilon(raw: str) -> Decimal:
+    try:
+        value = D(raw)
+    except ValueError as exc:
+        raise ConfigError(f"epsilon {raw!r} is not a decimal number") from exc
+    if value < 0:
+        raise ConfigError(f"epsilon {raw!r} must not be negative")
+    return value
+
+
+def topics_from_env(env: Mapping[str, str]) -> TopicNames:
+    names = TopicNames.with_prefix(env.get("PTX_TOPIC_PREFIX", ""))
+    explicit = {
+        name: env[f"PTX_TOPIC_{name.upper()}"]
+        for name in _TOPIC_FIELDS
+        if env.get(f"PTX_TOPIC_{name.upper()}")
+    }
+    return replace(names, **explicit)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (default: the process environment) once.
+
+    Raises ConfigError naming the variable when a value is malformed.
+    """
+    env = os.environ if env is None else env
+    defaults = Settings()
+    epsilon = env.get("PTX_EPSILON")
+    return Settings(
+        bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or defaults.bootstrap_servers,
+        redis_url=env.get("REDIS_URL") or defaults.redis_url,
+        schema_registry_url=env.get("SCHEMA_REGISTRY_URL") or None,
+        topics=topics_from_env(env),
+        group_id=env.get("PTX_GROUP_ID") or defaults.group_id,
+        instance_id=env.get("PTX_INSTANCE_ID") or defaults.instance_id,
+        redis_namespace=env.get("PTX_REDIS_NAMESPACE") or defaults.redis_namespace,
+        cycle_timeout_s=_number(env, "PTX_CYCLE_TIMEOUT", defaults.cycle_timeout_s),
+        max_mark_age_s=_number(env, "PTX_MAX_MARK_AGE", defaults.max_mark_age_s),
+        cost_basis=parse_cost_basis(env.get("PTX_COST_BASIS") or defaults.cost_basis.value),
+        epsilon=parse_epsilon(epsilon) if epsilon else None,
+        transaction_timeout_ms=_number(
+            env, "PTX_TRANSACTION_TIMEOUT_MS", defaults.transaction_timeout_ms, int
+        ),
+        batch_size=_number(env, "PTX_BATCH_SIZE", defaults.batch_size, int),
+    )

@@ -1,0 +1,105 @@
+"""Thin confluent-kafka construction: the configs the worker's guarantees rest on.
+
+consumer  one group over fills, pnl and cycles; range assignment keeps partition p of
+          every co-partitioned topic on one member; read_committed; no auto commit
+          (offsets travel inside the producer's transaction)
+producer  transactional, stable transactional.id per worker instance, short
+          transaction.timeout.ms, Java-compatible murmur2 partitioner
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+
+from portfolio_tx.config import Settings
+from portfolio_tx.errors import KafkaSetupError
+
+
+def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": settings.group_id,
+        "partition.assignment.strategy": "range",
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 1_000,
+        "max.poll.interval.ms": 60_000,
+        "fetch.wait.max.ms": 50,
+        "client.id": f"portfolio-tx-{settings.instance_id}",
+        **extra,
+    }
+
+
+def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "transactional.id": settings.transactional_id,
+        "transaction.timeout.ms": settings.transaction_timeout_ms,
+        "enable.idempotence": True,
+        "partitioner": "murmur2_random",
+        "linger.ms": 2,
+        "client.id": f"portfolio-tx-{settings.instance_id}",
+        **extra,
+    }
+
+
+def marks_consumer_config(settings: Settings) -> dict[str, Any]:
+    """A group-less reader (manual assignment; the group id is never joined or committed)."""
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": f"{settings.group_id}-marks-{uuid.uuid4().hex[:8]}",
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": True,
+        "fetch.wait.max.ms": 20,
+        "client.id": f"portfolio-tx-marks-{settings.instance_id}",
+    }
+
+
+def plain_producer_config(bootstrap_servers: str, **extra: Any) -> dict[str, Any]:
+    """For upstream simulators and tests: idempotent, murmur2, not transactional."""
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "enable.idempotence": True,
+        "partitioner": "murmur2_random",
+        "linger.ms": 5,
+        **extra,
+    }
+
+
+def make_consumer(config: dict[str, Any]) -> Consumer:
+    try:
+        return Consumer(config)
+    except KafkaException as exc:
+        raise KafkaSetupError(f"cannot create a Kafka consumer: {exc}") from exc
+
+
+def make_producer(config: dict[str, Any]) -> Producer:
+    try:
+        return Producer(config)
+    except KafkaException as exc:
+        raise KafkaSetupError(f"cannot create a Kafka producer: {exc}") from exc
+
+
+def kafka_error(exc: KafkaException) -> KafkaError:
+    """The KafkaError inside a KafkaException."""
+    error = exc.args[0] if exc.args else None
+    if isinstance(error, KafkaError):
+        return error
+    return KafkaError(KafkaError._FAIL, str(exc))
+
+
+def located(message: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed record (always set on one without error)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None
+    return topic, partition, offset

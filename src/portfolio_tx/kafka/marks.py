@@ -1,0 +1,119 @@
+"""MarkFeed: reads every partition of the marks topic into a MarkTable.
+
+Not a group member: it assigns itself all partitions from the beginning (the topic is
+compacted, so that is the latest mark per symbol plus the recent history). ``catch_up``
+blocks until the table holds everything the topic held when it was called, so a marker
+consumed before that call is valued with every mark published before the marker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from portfolio_tx.codec import Codec
+from portfolio_tx.errors import DecodeError, KafkaSetupError
+from portfolio_tx.events import MarkPrice, event_problem
+from portfolio_tx.kafka.clients import located
+from portfolio_tx.worker.marks import MarkTable
+
+log = logging.getLogger("portfolio_tx.marks")
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedMark:
+    """A marks record that could not be used: the loop dead-letters it."""
+
+    message: Message
+    reason: str
+
+
+class MarkFeed:
+    def __init__(self, consumer: Consumer, topic: str, codec: Codec, table: MarkTable) -> None:
+        self._consumer = consumer
+        self._topic = topic
+        self._codec = codec
+        self.table = table
+        self._partitions: list[int] = []
+        self._next: dict[int, int] = {}
+        self._at_eof: set[int] = set()
+        self.rejected: list[RejectedMark] = []
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Assign every partition of the topic from the beginning and read what is there."""
+        metadata = self._consumer.list_topics(self._topic, timeout=timeout)
+        topic = metadata.topics.get(self._topic)
+        if topic is None or topic.error is not None:
+            raise KafkaSetupError(
+                f"topic {self._topic} does not exist — run portfolio-tx topics create"
+            )
+        self._partitions = sorted(topic.partitions)
+        self._consumer.assign(
+            [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in self._partitions]
+        )
+        self.catch_up(timeout=max(timeout, 30.0))
+
+    def drain(self, max_messages: int = 10_000) -> int:
+        """Read what is already fetched, without waiting."""
+        return self._read(self._consumer.consume(max_messages, timeout=0))
+
+    def catch_up(self, timeout: float = 10.0) -> None:
+        """Read until every partition reaches the end it had when this was called."""
+        deadline = time.monotonic() + timeout
+        targets: dict[int, int] = {}
+        for partition in self._partitions:
+            _, high = self._consumer.get_watermark_offsets(
+                TopicPartition(self._topic, partition), timeout=timeout, cached=False
+            )
+            targets[partition] = high
+        self._at_eof.clear()
+        while True:
+            behind = [
+                p
+                for p, high in targets.items()
+                if self._next.get(p, 0) < high and p not in self._at_eof
+            ]
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise KafkaSetupError(
+                    f"marks topic {self._topic} not caught up within {timeout:.0f}s "
+                    f"(partitions {behind} behind)"
+                )
+            self._read(self._consumer.consume(1000, timeout=0.1))
+
+    def _read(self, messages: list[Message]) -> int:
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    self._at_eof.add(message.partition() or 0)
+                else:
+                    log.warning("marks consumer error: %s", error)
+                continue
+            _, partition, offset = located(message)
+            self._next[partition] = offset + 1
+            self._at_eof.discard(partition)
+            try:
+                mark = self._codec.decode(
+                    message.value(),
+                    topic=self._topic,
+                    partition=partition,
+                    offset=offset,
+                    expected=MarkPrice,
+                )
+            except DecodeError as exc:
+                self.rejected.append(RejectedMark(message, str(exc)))
+                continue
+            problem = event_problem(mark)
+            if problem:
+                self.rejected.append(RejectedMark(message, problem))
+                continue
+            self.table.add(mark.symbol, mark.price, mark.ts)
+        return len(messages)
+
+    def close(self) -> None:
+        self._consumer.close()

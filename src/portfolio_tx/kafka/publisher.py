@@ -1,0 +1,70 @@
+"""Publisher: what an upstream execution service does, as a small API.
+
+Used by ``portfolio-tx simulate``, the demo and the tests. Records are keyed as CONTRACT §3
+says (session id, or symbol for marks) and partitioned with the Java-compatible murmur2
+partitioner, so a session's fills, reports and markers land in partitions of one number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+
+from portfolio_tx.codec import Codec
+from portfolio_tx.errors import KafkaSetupError
+from portfolio_tx.events import CycleMarker, Fill, MarkPrice, PnlEvent
+from portfolio_tx.kafka.admin import TopicNames
+from portfolio_tx.kafka.clients import make_producer, plain_producer_config
+
+
+class Publisher:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: TopicNames,
+        codec: Codec | None = None,
+        **config: Any,
+    ) -> None:
+        self.topics = topics
+        self.codec = codec or Codec()
+        self._producer: Producer = make_producer(plain_producer_config(bootstrap_servers, **config))
+        self.sent = 0
+
+    def publish(self, record: Fill | PnlEvent | CycleMarker | MarkPrice) -> None:
+        if isinstance(record, Fill):
+            self.raw(
+                self.topics.fills, record.session_id, self.codec.encode(record, self.topics.fills)
+            )
+        elif isinstance(record, PnlEvent):
+            self.raw(self.topics.pnl, record.session_id, self.codec.encode(record, self.topics.pnl))
+        elif isinstance(record, CycleMarker):
+            self.raw(
+                self.topics.cycles, record.session_id, self.codec.encode(record, self.topics.cycles)
+            )
+        else:
+            self.raw(self.topics.marks, record.symbol, self.codec.encode(record, self.topics.marks))
+
+    def raw(self, topic: str, key: str | None, value: bytes | None) -> None:
+        """Send bytes as they are (the simulator's malformed records go through here)."""
+        while True:
+            try:
+                self._producer.produce(
+                    topic, key=None if key is None else key.encode(), value=value
+                )
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self.sent += 1
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            raise KafkaSetupError(f"{remaining} records not delivered within {timeout:g}s")
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        except KafkaException as exc:
+            raise KafkaSetupError(f"cannot deliver records: {exc}") from exc

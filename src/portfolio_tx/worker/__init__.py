@@ -1,0 +1,1 @@
+"""The worker: the cycle assembler, the mark table and the transactional loop."""

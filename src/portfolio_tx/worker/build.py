@@ -1,0 +1,66 @@
+"""Wiring a Worker from Settings: the only place that opens the worker's connections."""
+
+from __future__ import annotations
+
+import redis
+
+from portfolio_tx.codec import Codec
+from portfolio_tx.config import Settings
+from portfolio_tx.errors import StateStoreError
+from portfolio_tx.kafka.admin import check_copartitioned
+from portfolio_tx.kafka.clients import (
+    consumer_config,
+    make_consumer,
+    make_producer,
+    marks_consumer_config,
+    producer_config,
+)
+from portfolio_tx.kafka.commitlog import CommitLog
+from portfolio_tx.kafka.marks import MarkFeed
+from portfolio_tx.store import RedisStateStore
+from portfolio_tx.worker.loop import Worker
+from portfolio_tx.worker.marks import MarkTable
+
+
+def connect_store(settings: Settings) -> RedisStateStore:
+    """A RedisStateStore that answered PING; StateStoreError with a fix otherwise."""
+    store = RedisStateStore.from_url(settings.redis_url, namespace=settings.redis_namespace)
+    try:
+        store.client.ping()
+    except redis.RedisError as exc:
+        raise StateStoreError(
+            f"cannot reach Redis at {settings.redis_url} ({exc}) — is it running? set REDIS_URL"
+        ) from exc
+    return store
+
+
+def build_worker(settings: Settings, store: RedisStateStore | None = None) -> Worker:
+    """Check the topics, connect Redis and Kafka, and return a Worker ready to ``run``.
+
+    Raises KafkaSetupError (unreachable, topics missing or not co-partitioned) or
+    StateStoreError (Redis unreachable) with one line saying what to do.
+    """
+    check_copartitioned(settings.bootstrap_servers, settings.topics)
+    store = store if store is not None else connect_store(settings)
+    codec = Codec(settings.schema_registry_url)
+    marks = MarkFeed(
+        make_consumer(marks_consumer_config(settings)),
+        settings.topics.marks,
+        codec,
+        MarkTable(retention_ms=max(int(settings.max_mark_age_s * 4000), 3_600_000)),
+    )
+    commit_log = CommitLog(
+        make_consumer(marks_consumer_config(settings)),
+        settings.topics.commits,
+        codec,
+        wait_s=settings.transaction_timeout_ms / 1000 + 15,
+    )
+    return Worker(
+        settings,
+        consumer=make_consumer(consumer_config(settings)),
+        producer=make_producer(producer_config(settings)),
+        marks=marks,
+        commit_log=commit_log,
+        store=store,
+        codec=codec,
+    )

@@ -1,0 +1,350 @@
+"""The worker's loop and the one place that commits (the commit protocol).
+
+Per iteration, with no transaction open while the consumer polls (so rebalance callbacks
+never cut one in half):
+
+    1. consume a batch (rebalance callbacks run here: revoked sessions are dropped)
+    2. begin the Kafka transaction
+    3. route the records into session books; dead letters are produced in the transaction
+    4. decide every ready cycle in cycle-id order: write Redis (atomic, fenced by cycle id),
+       produce its CycleOutcome
+    5. send the consumer offsets, never past the first event of a still-open cycle
+    6. commit the Kafka transaction
+
+A crash anywhere before 6 aborts the Kafka transaction (by timeout or by fencing when the
+instance restarts with the same transactional.id); the records are read again from the
+committed offsets, and the Redis fence turns the re-decision into re-publishing the stored
+outcome. Abortable errors abort and rewind to the committed offsets; retriable ones retry;
+fatal ones stop the worker (a new producer is needed, and the process supervisor makes one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+
+from portfolio_tx.codec import Codec
+from portfolio_tx.config import Settings
+from portfolio_tx.errors import PortfolioTxError
+from portfolio_tx.kafka.clients import kafka_error, located
+from portfolio_tx.kafka.commitlog import CommitLog
+from portfolio_tx.kafka.marks import MarkFeed
+from portfolio_tx.store.port import StateStore
+from portfolio_tx.worker.cycles import SessionBook
+from portfolio_tx.worker.decide import Decider, Verdict
+from portfolio_tx.worker.intake import Intake
+from portfolio_tx.worker.stats import WorkerStats
+
+log = logging.getLogger("portfolio_tx.worker")
+
+_TXN_TIMEOUT = 30.0
+
+
+class WorkerFatalError(PortfolioTxError):
+    """The transactional producer hit a fatal error (e.g. fenced by a newer instance)."""
+
+
+class Worker:
+    """Stages cycles from Kafka, decides them through the store, publishes outcomes once.
+
+    Connections are injected. ``run`` returns when ``stop()`` was called (signals call it),
+    after ``max_cycles`` decisions, or after ``until_idle`` seconds with nothing consumed
+    and nothing waiting to be decided.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        consumer: Consumer,
+        producer: Producer,
+        marks: MarkFeed,
+        commit_log: CommitLog,
+        store: StateStore,
+        codec: Codec,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.stats = WorkerStats()
+        self._consumer = consumer
+        self._producer = producer
+        self._marks = marks
+        self._clock = clock
+        self._topics = settings.topics
+        self._intake = Intake(codec, settings.topics, store, self._dead_letter, self.stats)
+        self._store = store
+        self._commit_log = commit_log
+        self._decider = Decider(settings, store, codec, marks.table, commit_log)
+        self._published: dict[str, int] = {}  # this transaction's outcomes, per session
+        self._next: dict[tuple[str, int], int] = {}
+        self._stopping = False
+        self._kill_after = _int_env("PTX_TEST_KILL_AFTER_DECISIONS")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def stop(self, *_: object) -> None:
+        """Ask the loop to stop after the current iteration (safe from a signal handler)."""
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self, *, max_cycles: int | None = None, until_idle: float | None = None) -> WorkerStats:
+        self._producer.init_transactions(_TXN_TIMEOUT)
+        self._marks.start()
+        self._consumer.subscribe(
+            [self._topics.fills, self._topics.pnl, self._topics.cycles],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        idle_since = self._clock()
+        try:
+            while not self._stopping:
+                messages = self._consumer.consume(self.settings.batch_size, timeout=0.1)
+                self._marks.drain()
+                now = self._clock()
+                if messages or self._marks.rejected or self._due(now):
+                    if messages:
+                        idle_since = now
+                    self._iteration(messages, now)
+                if max_cycles is not None and self.stats.decided >= max_cycles:
+                    break
+                if (
+                    until_idle is not None
+                    and not self._intake.marked
+                    and now - idle_since >= until_idle
+                ):
+                    break
+        finally:
+            self._close()
+        return self.stats
+
+    def _due(self, now: float) -> bool:
+        """Is a marked cycle ready (or timed out), or a decided one in doubt?"""
+        timeout = self.settings.cycle_timeout_s
+        for session_id in self._intake.marked:
+            book = self._intake.books[session_id]
+            if book.in_doubt or book.next_ready(now, timeout) is not None:
+                return True
+        return False
+
+    def _close(self) -> None:
+        log.info("worker stopping: %s", self.stats.summary())
+        try:
+            self._consumer.close()
+        finally:
+            self._marks.close()
+            self._commit_log.close()
+            self._producer.flush(10)
+
+    # -- one transaction -------------------------------------------------------------------
+
+    def _iteration(self, messages: list[Message], now: float) -> None:
+        records = [m for m in messages if not self._consumer_error(m)]
+        try:
+            self._producer.begin_transaction()
+            for message in records:
+                topic, partition, offset = located(message)
+                self._next[(topic, partition)] = offset + 1
+                self._intake.route(message, now)
+            decided = self._decide_ready(now)
+            self._dead_letter_marks()
+            if not records and not decided:
+                self._producer.abort_transaction(_TXN_TIMEOUT)
+                return
+            offsets = self._offsets()
+            if offsets:
+                self._retry(
+                    lambda: self._producer.send_offsets_to_transaction(
+                        offsets, self._consumer.consumer_group_metadata(), _TXN_TIMEOUT
+                    )
+                )
+            if self._kill_after is not None and self.stats.decided >= self._kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)  # test hook: Redis written, Kafka not
+            self._retry(lambda: self._producer.commit_transaction(_TXN_TIMEOUT))
+            self.stats.transactions += 1
+        except KafkaException as exc:
+            self._published.clear()
+            self._recover(exc)
+            return
+        self._after_commit()
+
+    def _after_commit(self) -> None:
+        """Note in the store which outcomes the commit topic now holds (for crash recovery)."""
+        published, self._published = self._published, {}
+        self._store.mark_published(published)
+        for session_id, cycle_id in published.items():
+            book = self._intake.books.get(session_id)
+            if book is not None and cycle_id > book.published_through:
+                book.snapshot = replace(book.snapshot, published_through=cycle_id)
+
+    def _decide_ready(self, now: float) -> int:
+        decided = 0
+        caught_up = False
+        timeout = self.settings.cycle_timeout_s
+        for session_id in sorted(self._intake.marked):
+            book = self._intake.books[session_id]
+            for cycle_id in book.in_doubt:
+                verdict = self._decider.decided_before(book, cycle_id)
+                self._publish(book, verdict)
+                book.snapshot = verdict.snapshot
+                decided += 1
+            book.in_doubt.clear()
+            while True:
+                for orphan in book.orphans():
+                    for (topic, partition), offset, key, value in orphan.sources:
+                        self._produce_dead_letter(
+                            topic,
+                            partition,
+                            offset,
+                            key,
+                            value,
+                            f"cycle {orphan.cycle_id} of {session_id} never got a marker",
+                        )
+                ready = book.next_ready(now, timeout)
+                if ready is None:
+                    break
+                cycle, reason = ready
+                if reason is None and not caught_up:
+                    self._marks.catch_up()
+                    caught_up = True
+                verdict = self._decider.decide(book, cycle, reason)
+                if verdict.decision is None:
+                    self.stats.fenced += 1
+                elif verdict.decision.committed:
+                    self.stats.committed += 1
+                else:
+                    self.stats.discarded[str(verdict.decision.reason)] += 1
+                self._publish(book, verdict)
+                book.decided(cycle, verdict.snapshot)
+                decided += 1
+            if not book.has_marked_cycle():
+                self._intake.marked.discard(session_id)
+        return decided
+
+    def _publish(self, book: SessionBook, verdict: Verdict) -> None:
+        if verdict.record is not None:
+            self._producer.produce(
+                self._topics.commits,
+                key=book.session_id.encode(),
+                value=verdict.record,
+                partition=book.partition,
+            )
+        self._published[book.session_id] = verdict.cycle_id
+
+    def _offsets(self) -> list[TopicPartition]:
+        pinned: dict[tuple[str, int], int] = {}
+        for book in self._intake.books.values():
+            for where, offset in book.pinned():
+                if where not in pinned or offset < pinned[where]:
+                    pinned[where] = offset
+        return [
+            TopicPartition(topic, partition, min(offset, pinned.get((topic, partition), offset)))
+            for (topic, partition), offset in self._next.items()
+        ]
+
+    def _retry(self, operation: Callable[[], None]) -> None:
+        for attempt in range(10):
+            try:
+                operation()
+                return
+            except KafkaException as exc:
+                if not kafka_error(exc).retriable() or attempt == 9:
+                    raise
+                log.warning("retrying after a retriable Kafka error: %s", exc)
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+
+    def _recover(self, exc: KafkaException) -> None:
+        error = kafka_error(exc)
+        if error.fatal():
+            raise WorkerFatalError(f"fatal Kafka transaction error: {error}") from exc
+        if not error.txn_requires_abort():
+            log.warning("Kafka transaction error, aborting: %s", error)
+        self.stats.aborted_transactions += 1
+        try:
+            self._producer.abort_transaction(_TXN_TIMEOUT)
+        except KafkaException as abort_exc:
+            if kafka_error(abort_exc).fatal():
+                raise WorkerFatalError(f"cannot abort: {abort_exc}") from abort_exc
+            log.warning("abort failed (%s); rewinding anyway", abort_exc)
+        self._rewind()
+
+    def _rewind(self) -> None:
+        """Drop everything staged and read again from the committed offsets."""
+        self._intake.clear()
+        self._next.clear()
+        assignment = self._consumer.assignment()
+        if not assignment:
+            return
+        for tp in self._consumer.committed(assignment, timeout=_TXN_TIMEOUT):
+            offset = tp.offset if tp.offset >= 0 else -2  # OFFSET_BEGINNING
+            self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+
+    # -- rebalances ------------------------------------------------------------------------
+
+    def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("assigned %s", sorted((p.topic, p.partition) for p in partitions))
+        self._intake.drop_partitions({p.partition for p in partitions})
+
+    def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("revoked %s", sorted((p.topic, p.partition) for p in partitions))
+        numbers = {p.partition for p in partitions}
+        self._intake.drop_partitions(numbers)
+        for key in [k for k in self._next if k[1] in numbers]:
+            del self._next[key]
+
+    # -- dead letters ----------------------------------------------------------------------
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        topic, partition, offset = located(message)
+        self._produce_dead_letter(topic, partition, offset, message.key(), message.value(), reason)
+
+    def _dead_letter_marks(self) -> None:
+        rejected, self._marks.rejected = self._marks.rejected, []
+        for item in rejected:
+            self._dead_letter(item.message, item.reason)
+
+    def _produce_dead_letter(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        reason: str,
+    ) -> None:
+        log.warning("dead letter %s[%d]@%d: %s", topic, partition, offset, reason)
+        self.stats.dead_lettered += 1
+        self._producer.produce(
+            self._topics.deadletter,
+            key=key,
+            value=value,
+            headers=[
+                ("source.topic", topic.encode()),
+                ("source.partition", str(partition).encode()),
+                ("source.offset", str(offset).encode()),
+                ("error", reason.encode()),
+            ],
+        )
+
+    def _consumer_error(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return False
+        if error.fatal():
+            raise WorkerFatalError(f"fatal consumer error: {error}")
+        log.warning("consumer error: %s", error)
+        return True
+
+
+def _int_env(name: str) -> int | None:
+    raw = os.environ.get(name)
+    return int(raw) if raw else None
