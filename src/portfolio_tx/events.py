@@ -142,6 +142,7 @@ class CycleOutcome:
     lots: tuple[OutcomeLot, ...] = ()
     marks: tuple[OutcomeMark, ...] = ()
     worker_id: str | None = None
+    event_ids: tuple[str, ...] = ()
 
     @property
     def committed(self) -> bool:
@@ -156,7 +157,11 @@ Event = Fill | PnlEvent | CycleMarker | MarkPrice | CycleOutcome
 
 
 def outcome_from_decision(
-    session_id: str, decision: Decision, ts: int, worker_id: str | None = None
+    session_id: str,
+    decision: Decision,
+    ts: int,
+    worker_id: str | None = None,
+    event_ids: tuple[str, ...] = (),
 ) -> CycleOutcome:
     """The outcome event for ``decision`` on ``session_id``, stamped ``ts`` (epoch millis).
 
@@ -194,6 +199,7 @@ def outcome_from_decision(
         ),
         marks=tuple(OutcomeMark(symbol, price) for symbol, price in sorted(state.marks.items())),
         worker_id=worker_id,
+        event_ids=event_ids,
     )
 
 

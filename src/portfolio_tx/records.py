@@ -88,12 +88,14 @@ class Shape:
         decimals: Mapping[str, DecimalType] | None = None,
         enums: Mapping[str, type[Enum]] | None = None,
         arrays: Mapping[str, Shape] | None = None,
+        strings: tuple[str, ...] = (),
     ) -> None:
         self.cls = cls
         self.names = tuple(f.name for f in fields(cls))
         self.decimals = dict(decimals or {})
         self.enums = dict(enums or {})
         self.arrays = dict(arrays or {})
+        self.strings = strings  # arrays of strings: tuples in the dataclass
 
     def to_avro(self, value: Any) -> AvroRecord:
         record = {name: getattr(value, name) for name in self.names}
@@ -104,6 +106,8 @@ class Shape:
             record[name] = str(record[name])
         for name, shape in self.arrays.items():
             record[name] = [shape.to_avro(item) for item in record[name]]
+        for name in self.strings:
+            record[name] = list(record[name])
         return record
 
     def from_avro(self, record: AvroRecord) -> Any:
@@ -114,6 +118,8 @@ class Shape:
             record[name] = enum(record[name])
         for name, shape in self.arrays.items():
             record[name] = tuple(shape.from_avro(item) for item in record[name])
+        for name in self.strings:
+            record[name] = tuple(record[name])
         return self.cls(**record)
 
 
@@ -146,6 +152,7 @@ _SHAPES: Mapping[str, Shape] = {
             "lots": Shape(OutcomeLot, {"quantity": WIRE, "cost": EXACT}),
             "marks": Shape(OutcomeMark, _wire("price")),
         },
+        strings=("event_ids",),
     ),
 }
 

@@ -194,7 +194,11 @@ def _decimal_fields(schema: Any, path: str = "") -> dict[str, tuple[int, int]]:
         for branch in kind if isinstance(kind, list) else [kind]:
             if isinstance(branch, dict) and branch.get("logicalType") == "decimal":
                 found[path + field["name"]] = (branch["precision"], branch["scale"])
-            if isinstance(branch, dict) and branch.get("type") == "array":
+            if (
+                isinstance(branch, dict)
+                and branch.get("type") == "array"
+                and isinstance(branch["items"], dict)
+            ):
                 found |= _decimal_fields(branch["items"], f"{path}{field['name']}.")
     return found
 

@@ -10,8 +10,9 @@ bounded by the transaction timeout.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from portfolio_tx.codec import Codec
 from portfolio_tx.errors import DecodeError, KafkaSetupError
@@ -63,6 +64,45 @@ class CommitLog:
                 f"could not read {self._topic}[{partition}] to its end within "
                 f"{self._wait_s:.0f}s to check cycle {cycle_id} of {session_id}"
             )
+        finally:
+            self._consumer.unassign()
+
+    def read_partition(self, partition: int) -> Iterator[tuple[bytes, CycleOutcome]]:
+        """Every committed outcome of ``partition`` from the beginning to its end, in order.
+
+        Raises KafkaSetupError when the end is not reached within the wait (an open
+        transaction of a dead instance holds it back at most its transaction timeout).
+        """
+        self._consumer.assign([TopicPartition(self._topic, partition, OFFSET_BEGINNING)])
+        deadline = time.monotonic() + self._wait_s
+        try:
+            while True:
+                messages = self._consumer.consume(1000, timeout=0.2)
+                if not messages and time.monotonic() > deadline:
+                    raise KafkaSetupError(
+                        f"could not read {self._topic}[{partition}] to its end "
+                        f"within {self._wait_s:.0f}s"
+                    )
+                for message in messages:
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            return
+                        continue
+                    deadline = time.monotonic() + self._wait_s
+                    value = message.value()
+                    try:
+                        outcome = self._codec.decode(
+                            value,
+                            topic=self._topic,
+                            partition=partition,
+                            offset=message.offset(),
+                            expected=CycleOutcome,
+                        )
+                    except DecodeError:
+                        continue
+                    assert value is not None
+                    yield value, outcome
         finally:
             self._consumer.unassign()
 

@@ -79,6 +79,22 @@ class StateStore(Protocol):
         """Per session, the last cycle whose outcome the commit topic now holds."""
         ...
 
+    def restore(
+        self,
+        session_id: str,
+        state: PortfolioState,
+        last_decided: int,
+        recent: Sequence[tuple[int, bytes, Sequence[str]]] = (),
+    ) -> None:
+        """Replace a session's stored state and decisions with those of the commit topic."""
+        ...
+
+    def partitions_ready(self, partitions: Sequence[int]) -> set[int]:
+        """The partitions whose sessions the store holds (restored or never lost)."""
+        ...
+
+    def mark_partition_ready(self, partition: int) -> None: ...
+
     def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None: ...
 
     def get_positions(self, session_id: str) -> list[dict[str, Any]]: ...

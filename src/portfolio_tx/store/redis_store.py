@@ -10,6 +10,8 @@ store works unchanged on Redis Cluster::
                                       (newline-separated); w:<id> -> when decided (epoch ms)
     {ns}:{<session>}:recent     list  the decided cycle ids whose outcome records are kept
 
+    {ns}:ready:<partition>      string  this partition's sessions are in Redis (restored or new)
+
 A COMMIT writes the state only if the stored version is the one the cycle was staged on;
 a DISCARD leaves the state key as it was (byte for byte). The outcome records of the last
 ``outcome_window`` decided cycles are kept so that re-deciding one returns its record.
@@ -24,6 +26,7 @@ from typing import Any
 
 import redis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from portfolio_tx.errors import ConcurrentModificationError, StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
@@ -177,6 +180,60 @@ class RedisStateStore:
             pipe.execute()
         except RedisError as exc:
             raise StateStoreError(f"Redis write failed marking outcomes published: {exc}") from exc
+
+    def restore(
+        self,
+        session_id: str,
+        state: PortfolioState,
+        last_decided: int,
+        recent: Sequence[tuple[int, bytes, Sequence[str]]] = (),
+    ) -> None:
+        """Replace everything stored for a session with what the commit topic says.
+
+        ``recent`` holds (cycle id, outcome record, event ids) of the last decided cycles,
+        oldest first; every cycle up to ``last_decided`` is marked published.
+        """
+        state_key, decisions_key, recent_key = self.keys_for(session_id)
+        kept = list(recent)[-self._outcome_window :]
+        try:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.delete(state_key, decisions_key, recent_key)
+            if state.version > 0:
+                pipe.hset(state_key, mapping={"version": state.version, "doc": dump_state(state)})
+            fields: dict[FieldT, EncodableT] = {
+                "last": last_decided,
+                "pub": last_decided,
+            }
+            for cycle_id, record, event_ids in kept:
+                fields[f"c:{cycle_id}"] = record
+                fields[f"e:{cycle_id}"] = "\n".join(event_ids)
+                fields[f"w:{cycle_id}"] = 0
+            pipe.hset(decisions_key, mapping=fields)
+            if kept:
+                pipe.lpush(recent_key, *[cycle_id for cycle_id, _, _ in kept])
+            pipe.execute()
+        except RedisError as exc:
+            raise StateStoreError(f"Redis write failed restoring {session_id}: {exc}") from exc
+
+    def _ready_key(self, partition: int) -> str:
+        return f"{self.namespace}:ready:{partition}"
+
+    def partitions_ready(self, partitions: Sequence[int]) -> set[int]:
+        """Which of ``partitions`` still have their marker: a missing one means Redis lost
+        (or never had) that partition's sessions and they must be restored first."""
+        if not partitions:
+            return set()
+        try:
+            found = self._client.mget([self._ready_key(p) for p in partitions])
+        except RedisError as exc:
+            raise StateStoreError(f"Redis read failed: {exc}") from exc
+        return {p for p, value in zip(partitions, found, strict=True) if value is not None}
+
+    def mark_partition_ready(self, partition: int) -> None:
+        try:
+            self._client.set(self._ready_key(partition), int(time.time() * 1000))
+        except RedisError as exc:
+            raise StateStoreError(f"Redis write failed: {exc}") from exc
 
     def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None:
         """The seed's read: cash_balance, total_equity, total_fees, total_realized_pnl."""

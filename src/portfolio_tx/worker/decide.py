@@ -84,7 +84,11 @@ class Decider:
 
         def record(decision: Decision) -> bytes:
             outcome = outcome_from_decision(
-                session_id, decision, marker.ts, worker_id=self._settings.instance_id
+                session_id,
+                decision,
+                marker.ts,
+                worker_id=self._settings.instance_id,
+                event_ids=tuple(cycle.event_ids()),
             )
             return self._codec.encode(outcome, self._settings.topics.commits)
 

@@ -27,11 +27,18 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
-from portfolio_tx.errors import PortfolioTxError
+from portfolio_tx.errors import PortfolioTxError, StateStoreError
 from portfolio_tx.kafka.clients import kafka_error, located
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.kafka.marks import MarkFeed
@@ -39,11 +46,21 @@ from portfolio_tx.store.port import StateStore
 from portfolio_tx.worker.cycles import SessionBook
 from portfolio_tx.worker.decide import Decider, Verdict
 from portfolio_tx.worker.intake import Intake
-from portfolio_tx.worker.stats import WorkerStats
+from portfolio_tx.worker.restore import restore_partition
+from portfolio_tx.worker.stats import WorkerStats, record_consumer_lag
 
 log = logging.getLogger("portfolio_tx.worker")
 
 _TXN_TIMEOUT = 30.0
+
+
+_RETRY_FOR_S = 120.0  # how long retriable Kafka errors are retried (a broker restart)
+_STORE_BACKOFF_S = 1.0
+_GAUGES_EVERY_S = 1.0
+
+
+class _StoreLost(Exception):
+    """The store lost a partition's sessions while a transaction was open."""
 
 
 class WorkerFatalError(PortfolioTxError):
@@ -83,6 +100,8 @@ class Worker:
         self._decider = Decider(settings, store, codec, marks.table, commit_log)
         self._published: dict[str, int] = {}  # this transaction's outcomes, per session
         self._next: dict[tuple[str, int], int] = {}
+        self._assigned: set[int] = set()  # partition numbers of the co-partitioned topics
+        self._idle_since = 0.0
         self._stopping = False
         self._kill_after = _int_env("PTX_TEST_KILL_AFTER_DECISIONS")
 
@@ -105,7 +124,8 @@ class Worker:
             on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
         )
-        idle_since = self._clock()
+        self._idle_since = self._clock()
+        gauges_due = self._idle_since
         try:
             while not self._stopping:
                 messages = self._consumer.consume(self.settings.batch_size, timeout=0.1)
@@ -113,19 +133,28 @@ class Worker:
                 now = self._clock()
                 if messages or self._marks.rejected or self._due(now):
                     if messages:
-                        idle_since = now
+                        self._idle_since = now
                     self._iteration(messages, now)
+                if now >= gauges_due:
+                    self._record_gauges()
+                    gauges_due = now + _GAUGES_EVERY_S
                 if max_cycles is not None and self.stats.decided >= max_cycles:
                     break
                 if (
                     until_idle is not None
+                    and self._assigned
                     and not self._intake.marked
-                    and now - idle_since >= until_idle
+                    and now - self._idle_since >= until_idle
                 ):
                     break
         finally:
             self._close()
         return self.stats
+
+    def _record_gauges(self) -> None:
+        """Open cycles and consumer lag, for the metrics endpoint (no broker round trip)."""
+        self.stats.set_open_cycles(sum(len(b.cycles) for b in self._intake.books.values()))
+        record_consumer_lag(self.stats, self._consumer)
 
     def _due(self, now: float) -> bool:
         """Is a marked cycle ready (or timed out), or a decided one in doubt?"""
@@ -149,8 +178,12 @@ class Worker:
 
     def _iteration(self, messages: list[Message], now: float) -> None:
         records = [m for m in messages if not self._consumer_error(m)]
+        in_transaction = False
         try:
+            if self._restore_lost_partitions():
+                return
             self._producer.begin_transaction()
+            in_transaction = True
             for message in records:
                 topic, partition, offset = located(message)
                 self._next[(topic, partition)] = offset + 1
@@ -169,13 +202,52 @@ class Worker:
                 )
             if self._kill_after is not None and self.stats.decided >= self._kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)  # test hook: Redis written, Kafka not
+            if self._store.partitions_ready(sorted(self._assigned)) != self._assigned:
+                raise _StoreLost("the store lost data while this transaction was open")
             self._retry(lambda: self._producer.commit_transaction(_TXN_TIMEOUT))
             self.stats.transactions += 1
+            self.stats.transaction_committed(self._clock())
         except KafkaException as exc:
             self._published.clear()
             self._recover(exc)
             return
+        except (StateStoreError, _StoreLost) as exc:
+            self._published.clear()
+            self._store_trouble(exc, in_transaction)
+            return
         self._after_commit()
+
+    def _restore_lost_partitions(self) -> bool:
+        """Restore the assigned partitions whose sessions the store lost; True if any was.
+
+        Runs before anything is decided, so no cycle is decided on a state that is gone.
+        """
+        assigned = sorted(self._assigned)
+        lost = [p for p in assigned if p not in self._store.partitions_ready(assigned)]
+        if not lost:
+            return False
+        for partition in lost:
+            self.stats.restored_sessions += restore_partition(
+                self._commit_log, self._store, partition
+            )
+        self._rewind()
+        return True
+
+    def _store_trouble(self, exc: Exception, in_transaction: bool) -> None:
+        """Redis failed or lost data mid-transaction: abort, read again, restore if needed."""
+        log.warning("state store trouble, aborting and reading again: %s", exc)
+        self.stats.record_redis_error(type(exc).__name__)
+        if in_transaction:
+            self.stats.aborted_transactions += 1
+            self.stats.transaction_aborted()
+            try:
+                self._producer.abort_transaction(_TXN_TIMEOUT)
+            except KafkaException as abort_exc:
+                if kafka_error(abort_exc).fatal():
+                    raise WorkerFatalError(f"cannot abort: {abort_exc}") from abort_exc
+        self._rewind()
+        if isinstance(exc, StateStoreError):
+            time.sleep(_STORE_BACKOFF_S)
 
     def _after_commit(self) -> None:
         """Note in the store which outcomes the commit topic now holds (for crash recovery)."""
@@ -194,6 +266,7 @@ class Worker:
             book = self._intake.books[session_id]
             for cycle_id in book.in_doubt:
                 verdict = self._decider.decided_before(book, cycle_id)
+                self.stats.fenced += 1
                 self._publish(book, verdict)
                 book.snapshot = verdict.snapshot
                 decided += 1
@@ -217,6 +290,7 @@ class Worker:
                     self._marks.catch_up()
                     caught_up = True
                 verdict = self._decider.decide(book, cycle, reason)
+                self.stats.decision_staged(cycle.marked_at)
                 if verdict.decision is None:
                     self.stats.fenced += 1
                 elif verdict.decision.committed:
@@ -252,15 +326,21 @@ class Worker:
         ]
 
     def _retry(self, operation: Callable[[], None]) -> None:
-        for attempt in range(10):
+        """Run a transactional call, retrying what librdkafka calls retriable (a broker
+        restart, a timeout) for up to ``_RETRY_FOR_S``; other errors propagate."""
+        deadline = time.monotonic() + _RETRY_FOR_S
+        attempt = 0
+        while True:
             try:
                 operation()
                 return
             except KafkaException as exc:
-                if not kafka_error(exc).retriable() or attempt == 9:
+                if not kafka_error(exc).retriable() or time.monotonic() > deadline:
                     raise
+                self.stats.record_kafka_error(kafka_error(exc).name())
                 log.warning("retrying after a retriable Kafka error: %s", exc)
                 time.sleep(min(0.05 * 2**attempt, 2.0))
+                attempt += 1
 
     def _recover(self, exc: KafkaException) -> None:
         error = kafka_error(exc)
@@ -269,6 +349,8 @@ class Worker:
         if not error.txn_requires_abort():
             log.warning("Kafka transaction error, aborting: %s", error)
         self.stats.aborted_transactions += 1
+        self.stats.transaction_aborted()
+        self.stats.record_kafka_error(error.name())
         try:
             self._producer.abort_transaction(_TXN_TIMEOUT)
         except KafkaException as abort_exc:
@@ -284,20 +366,33 @@ class Worker:
         assignment = self._consumer.assignment()
         if not assignment:
             return
-        for tp in self._consumer.committed(assignment, timeout=_TXN_TIMEOUT):
-            offset = tp.offset if tp.offset >= 0 else -2  # OFFSET_BEGINNING
+        for tp in self._retrying(lambda: self._consumer.committed(assignment, _TXN_TIMEOUT)):
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+
+    def _retrying(self, read: Callable[[], list[TopicPartition]]) -> list[TopicPartition]:
+        result: list[TopicPartition] = []
+
+        def call() -> None:
+            result[:] = read()
+
+        self._retry(call)
+        return result
 
     # -- rebalances ------------------------------------------------------------------------
 
     def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("assigned %s", sorted((p.topic, p.partition) for p in partitions))
-        self._intake.drop_partitions({p.partition for p in partitions})
+        numbers = {p.partition for p in partitions}
+        self._intake.drop_partitions(numbers)
+        self._assigned |= numbers
+        self._idle_since = self._clock()  # idleness counts from a settled assignment
 
     def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("revoked %s", sorted((p.topic, p.partition) for p in partitions))
         numbers = {p.partition for p in partitions}
         self._intake.drop_partitions(numbers)
+        self._assigned -= numbers
         for key in [k for k in self._next if k[1] in numbers]:
             del self._next[key]
 
