@@ -98,3 +98,28 @@ class StateStore(Protocol):
     def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None: ...
 
     def get_positions(self, session_id: str) -> list[dict[str, Any]]: ...
+
+
+def cash_equity_view(state: PortfolioState) -> dict[str, Decimal] | None:
+    """The seed's ``get_latest_cash_equity`` answer for a state (None before any commit)."""
+    if state.version == 0:
+        return None
+    return {
+        "cash_balance": state.cash,
+        "total_equity": state.equity,
+        "total_fees": state.fees,
+        "total_realized_pnl": state.realized_pnl,
+    }
+
+
+def positions_view(state: PortfolioState) -> list[dict[str, Any]]:
+    """The seed's ``get_positions`` answer: symbol, quantity, entry_price, current_price."""
+    return [
+        {
+            "symbol": position.symbol,
+            "quantity": position.quantity,
+            "entry_price": position.avg_entry_price,
+            "current_price": position.mark_price,
+        }
+        for position in state.positions()
+    ]

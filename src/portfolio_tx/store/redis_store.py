@@ -31,7 +31,13 @@ from redis.typing import EncodableT, FieldT
 from portfolio_tx.errors import ConcurrentModificationError, StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
 from portfolio_tx.store.document import dump_state, load_state
-from portfolio_tx.store.port import Applied, DecidedCycle, SessionSnapshot
+from portfolio_tx.store.port import (
+    Applied,
+    DecidedCycle,
+    SessionSnapshot,
+    cash_equity_view,
+    positions_view,
+)
 
 _PUBLISHED = """
 local current = redis.call('HGET', KEYS[1], 'pub')
@@ -237,28 +243,11 @@ class RedisStateStore:
 
     def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None:
         """The seed's read: cash_balance, total_equity, total_fees, total_realized_pnl."""
-        snapshot = self.load(session_id)
-        if snapshot.state.version == 0:
-            return None
-        state = snapshot.state
-        return {
-            "cash_balance": state.cash,
-            "total_equity": state.equity,
-            "total_fees": state.fees,
-            "total_realized_pnl": state.realized_pnl,
-        }
+        return cash_equity_view(self.load(session_id).state)
 
     def get_positions(self, session_id: str) -> list[dict[str, Any]]:
         """The seed's read: symbol, quantity, entry_price (average), current_price (last mark)."""
-        return [
-            {
-                "symbol": position.symbol,
-                "quantity": position.quantity,
-                "entry_price": position.avg_entry_price,
-                "current_price": position.mark_price,
-            }
-            for position in self.load(session_id).state.positions()
-        ]
+        return positions_view(self.load(session_id).state)
 
     def raw_state(self, session_id: str) -> dict[bytes, bytes]:
         """The state hash exactly as stored (for byte-for-byte comparisons and audits)."""

@@ -47,7 +47,7 @@ class Decider:
         store: StateStore,
         codec: Codec,
         marks: MarkTable,
-        commit_log: CommitLog,
+        commit_log: CommitLog | None,
     ) -> None:
         self._settings = settings
         self._commit_log = commit_log
@@ -145,8 +145,11 @@ class Decider:
                 cycle_id,
             )
             return Verdict(session_id, cycle_id, None, None, snapshot)
-        if stored.published or self._commit_log.contains(
-            book.partition, session_id, cycle_id, stored.decided_at_ms - _CLOCK_SLACK_MS
+        if stored.published or (
+            self._commit_log is not None
+            and self._commit_log.contains(
+                book.partition, session_id, cycle_id, stored.decided_at_ms - _CLOCK_SLACK_MS
+            )
         ):
             return Verdict(session_id, cycle_id, None, None, snapshot)
         log.info(

@@ -25,7 +25,8 @@ from portfolio_tx.worker.stats import WorkerStats
 
 log = logging.getLogger("portfolio_tx.worker")
 
-DeadLetter = Callable[[Message, str], None]
+RawDeadLetter = Callable[[str, int, int, bytes | None, bytes | None, str], None]
+"""(source topic, partition, offset, key, value, reason) -> None"""
 InputEvent = Fill | PnlEvent | CycleMarker
 
 
@@ -50,12 +51,12 @@ class Intake:
         codec: Codec,
         topics: TopicNames,
         store: StateStore,
-        dead_letter: DeadLetter,
+        dead_letter: RawDeadLetter,
         stats: WorkerStats,
     ) -> None:
         self._codec = codec
         self._store = store
-        self._dead_letter = dead_letter
+        self._raw_dead_letter = dead_letter
         self._stats = stats
         self._expected: dict[str, type[InputEvent]] = {
             topics.fills: Fill,
@@ -134,6 +135,10 @@ class Intake:
             self._stats.duplicates += 1
         elif problem is None:
             self._already_decided(book, event, message)
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        topic, partition, offset = located(message)
+        self._raw_dead_letter(topic, partition, offset, message.key(), message.value(), reason)
 
     def _already_decided(self, book: SessionBook, event: InputEvent, message: Message) -> None:
         if isinstance(event, CycleMarker):

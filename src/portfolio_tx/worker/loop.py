@@ -44,8 +44,8 @@ from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.kafka.marks import MarkFeed
 from portfolio_tx.store.port import StateStore
 from portfolio_tx.worker.cycles import SessionBook
-from portfolio_tx.worker.decide import Decider, Verdict
-from portfolio_tx.worker.intake import Intake
+from portfolio_tx.worker.decide import Verdict
+from portfolio_tx.worker.desk import CycleDesk
 from portfolio_tx.worker.restore import restore_partition
 from portfolio_tx.worker.stats import WorkerStats, record_consumer_lag
 
@@ -94,10 +94,12 @@ class Worker:
         self._marks = marks
         self._clock = clock
         self._topics = settings.topics
-        self._intake = Intake(codec, settings.topics, store, self._dead_letter, self.stats)
         self._store = store
         self._commit_log = commit_log
-        self._decider = Decider(settings, store, codec, marks.table, commit_log)
+        self._desk = CycleDesk(
+            settings, store, codec, marks.table, commit_log, self.stats, self._produce_dead_letter
+        )
+        self._intake = self._desk.intake
         self._published: dict[str, int] = {}  # this transaction's outcomes, per session
         self._next: dict[tuple[str, int], int] = {}
         self._assigned: set[int] = set()  # partition numbers of the co-partitioned topics
@@ -131,7 +133,7 @@ class Worker:
                 messages = self._consumer.consume(self.settings.batch_size, timeout=0.1)
                 self._marks.drain()
                 now = self._clock()
-                if messages or self._marks.rejected or self._due(now):
+                if messages or self._marks.rejected or self._desk.due(now):
                     if messages:
                         self._idle_since = now
                     self._iteration(messages, now)
@@ -153,17 +155,8 @@ class Worker:
 
     def _record_gauges(self) -> None:
         """Open cycles and consumer lag, for the metrics endpoint (no broker round trip)."""
-        self.stats.set_open_cycles(sum(len(b.cycles) for b in self._intake.books.values()))
+        self.stats.set_open_cycles(self._desk.open_cycles())
         record_consumer_lag(self.stats, self._consumer)
-
-    def _due(self, now: float) -> bool:
-        """Is a marked cycle ready (or timed out), or a decided one in doubt?"""
-        timeout = self.settings.cycle_timeout_s
-        for session_id in self._intake.marked:
-            book = self._intake.books[session_id]
-            if book.in_doubt or book.next_ready(now, timeout) is not None:
-                return True
-        return False
 
     def _close(self) -> None:
         log.info("worker stopping: %s", self.stats.summary())
@@ -187,8 +180,8 @@ class Worker:
             for message in records:
                 topic, partition, offset = located(message)
                 self._next[(topic, partition)] = offset + 1
-                self._intake.route(message, now)
-            decided = self._decide_ready(now)
+                self._desk.route(message, now)
+            decided = self._desk.decide_ready(now, self._publish, self._marks.catch_up)
             self._dead_letter_marks()
             if not records and not decided:
                 self._producer.abort_transaction(_TXN_TIMEOUT)
@@ -258,52 +251,6 @@ class Worker:
             if book is not None and cycle_id > book.published_through:
                 book.snapshot = replace(book.snapshot, published_through=cycle_id)
 
-    def _decide_ready(self, now: float) -> int:
-        decided = 0
-        caught_up = False
-        timeout = self.settings.cycle_timeout_s
-        for session_id in sorted(self._intake.marked):
-            book = self._intake.books[session_id]
-            for cycle_id in book.in_doubt:
-                verdict = self._decider.decided_before(book, cycle_id)
-                self.stats.fenced += 1
-                self._publish(book, verdict)
-                book.snapshot = verdict.snapshot
-                decided += 1
-            book.in_doubt.clear()
-            while True:
-                for orphan in book.orphans():
-                    for (topic, partition), offset, key, value in orphan.sources:
-                        self._produce_dead_letter(
-                            topic,
-                            partition,
-                            offset,
-                            key,
-                            value,
-                            f"cycle {orphan.cycle_id} of {session_id} never got a marker",
-                        )
-                ready = book.next_ready(now, timeout)
-                if ready is None:
-                    break
-                cycle, reason = ready
-                if reason is None and not caught_up:
-                    self._marks.catch_up()
-                    caught_up = True
-                verdict = self._decider.decide(book, cycle, reason)
-                self.stats.decision_staged(cycle.marked_at)
-                if verdict.decision is None:
-                    self.stats.fenced += 1
-                elif verdict.decision.committed:
-                    self.stats.committed += 1
-                else:
-                    self.stats.discarded[str(verdict.decision.reason)] += 1
-                self._publish(book, verdict)
-                book.decided(cycle, verdict.snapshot)
-                decided += 1
-            if not book.has_marked_cycle():
-                self._intake.marked.discard(session_id)
-        return decided
-
     def _publish(self, book: SessionBook, verdict: Verdict) -> None:
         if verdict.record is not None:
             self._producer.produce(
@@ -315,11 +262,7 @@ class Worker:
         self._published[book.session_id] = verdict.cycle_id
 
     def _offsets(self) -> list[TopicPartition]:
-        pinned: dict[tuple[str, int], int] = {}
-        for book in self._intake.books.values():
-            for where, offset in book.pinned():
-                if where not in pinned or offset < pinned[where]:
-                    pinned[where] = offset
+        pinned = self._desk.pinned()
         return [
             TopicPartition(topic, partition, min(offset, pinned.get((topic, partition), offset)))
             for (topic, partition), offset in self._next.items()
@@ -398,14 +341,13 @@ class Worker:
 
     # -- dead letters ----------------------------------------------------------------------
 
-    def _dead_letter(self, message: Message, reason: str) -> None:
-        topic, partition, offset = located(message)
-        self._produce_dead_letter(topic, partition, offset, message.key(), message.value(), reason)
-
     def _dead_letter_marks(self) -> None:
         rejected, self._marks.rejected = self._marks.rejected, []
         for item in rejected:
-            self._dead_letter(item.message, item.reason)
+            topic, partition, offset = located(item.message)
+            self._produce_dead_letter(
+                topic, partition, offset, item.message.key(), item.message.value(), item.reason
+            )
 
     def _produce_dead_letter(
         self,

@@ -1,0 +1,1 @@
+"""Offline tools over the topics: recompute every decision, verify, replay."""

@@ -1,0 +1,109 @@
+"""CycleDesk: session books in, decisions out; shared by the live worker and the audit.
+
+The desk routes records into session books (``Intake``) and decides every ready cycle in
+cycle-id order (``Decider``). It knows nothing of Kafka transactions: what to do with an
+outcome record, a dead letter, or the marks catch-up before valuing is injected, so the live
+loop produces them inside its transaction and the offline recomputation just collects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from confluent_kafka import Message
+
+from portfolio_tx.codec import Codec
+from portfolio_tx.config import Settings
+from portfolio_tx.kafka.commitlog import CommitLog
+from portfolio_tx.store.port import StateStore
+from portfolio_tx.worker.cycles import SessionBook, TopicPartition
+from portfolio_tx.worker.decide import Decider, Verdict
+from portfolio_tx.worker.intake import Intake, RawDeadLetter
+from portfolio_tx.worker.marks import MarkTable
+from portfolio_tx.worker.stats import WorkerStats
+
+Publish = Callable[[SessionBook, Verdict], None]
+
+
+class CycleDesk:
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        codec: Codec,
+        marks: MarkTable,
+        commit_log: CommitLog | None,
+        stats: WorkerStats,
+        dead_letter: RawDeadLetter,
+    ) -> None:
+        self._timeout = settings.cycle_timeout_s
+        self._stats = stats
+        self._dead_letter = dead_letter
+        self.intake = Intake(codec, settings.topics, store, dead_letter, stats)
+        self.decider = Decider(settings, store, codec, marks, commit_log)
+
+    def route(self, message: Message, now: float) -> None:
+        self.intake.route(message, now)
+
+    def due(self, now: float) -> bool:
+        """Is a marked cycle ready (or timed out), or a decided one in doubt?"""
+        for session_id in self.intake.marked:
+            book = self.intake.books[session_id]
+            if book.in_doubt or book.next_ready(now, self._timeout) is not None:
+                return True
+        return False
+
+    def decide_ready(self, now: float, publish: Publish, before_valuing: Callable[[], None]) -> int:
+        """Decide what can be decided at ``now``; returns how many cycles were handled."""
+        handled = 0
+        valued = False
+        for session_id in sorted(self.intake.marked):
+            book = self.intake.books[session_id]
+            for cycle_id in book.in_doubt:
+                verdict = self.decider.decided_before(book, cycle_id)
+                self._stats.fenced += 1
+                publish(book, verdict)
+                book.snapshot = verdict.snapshot
+                handled += 1
+            book.in_doubt.clear()
+            while True:
+                self._dead_letter_orphans(book)
+                ready = book.next_ready(now, self._timeout)
+                if ready is None:
+                    break
+                cycle, reason = ready
+                if reason is None and not valued:
+                    before_valuing()
+                    valued = True
+                verdict = self.decider.decide(book, cycle, reason)
+                self._stats.decision_staged(cycle.marked_at)
+                if verdict.decision is None:
+                    self._stats.fenced += 1
+                elif verdict.decision.committed:
+                    self._stats.committed += 1
+                else:
+                    self._stats.discarded[str(verdict.decision.reason)] += 1
+                publish(book, verdict)
+                book.decided(cycle, verdict.snapshot)
+                handled += 1
+            if not book.has_marked_cycle():
+                self.intake.marked.discard(session_id)
+        return handled
+
+    def _dead_letter_orphans(self, book: SessionBook) -> None:
+        for orphan in book.orphans():
+            reason = f"cycle {orphan.cycle_id} of {book.session_id} never got a marker"
+            for (topic, partition), offset, key, value in orphan.sources:
+                self._dead_letter(topic, partition, offset, key, value, reason)
+
+    def pinned(self) -> dict[TopicPartition, int]:
+        """Per input partition, the first offset of a still-open cycle."""
+        pinned: dict[TopicPartition, int] = {}
+        for book in self.intake.books.values():
+            for where, offset in book.pinned():
+                if where not in pinned or offset < pinned[where]:
+                    pinned[where] = offset
+        return pinned
+
+    def open_cycles(self) -> int:
+        return sum(len(book.cycles) for book in self.intake.books.values())
