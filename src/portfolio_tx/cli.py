@@ -1,12 +1,15 @@
 """``portfolio-tx``: argument parsing and wiring; the only place that configures logging.
 
 Every PortfolioTxError ends the command with one line on stderr saying what is wrong and
-how to fix it, and a non-zero exit; no traceback.
+how to fix it, and exit code 2 (argparse's own errors exit 2 too); no traceback. A Kafka or
+Redis error that escaped its adapter untranslated gets the same treatment here, the last
+chokepoint. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -15,6 +18,17 @@ from typing import Any
 
 from portfolio_tx.config import Settings, load_settings, parse_cost_basis, parse_epsilon
 from portfolio_tx.errors import PortfolioTxError
+from portfolio_tx.flags import (
+    DEFAULT_DASHBOARD_PORT,
+    LOCALHOST,
+    OneLineParser,
+    env_choice,
+    env_host,
+    env_port,
+    flag_type,
+    parse_port,
+)
+from portfolio_tx.logs import FORMATS, LEVELS
 
 log = logging.getLogger("portfolio_tx.cli")
 
@@ -29,21 +43,51 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--topic-prefix", help="prefix of every topic name [PTX_TOPIC_PREFIX]")
     group.add_argument("--group-id", help="consumer group [PTX_GROUP_ID]")
     group.add_argument("--redis-namespace", help="first part of Redis keys [PTX_REDIS_NAMESPACE]")
-    group.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
-    group.add_argument("--log-format", choices=("text", "json"), default="text")
+    logs = parser.add_argument_group("logging")
+    logs.add_argument("--log-level", type=str.upper, choices=LEVELS, help="[PTX_LOG_LEVEL] (INFO)")
+    logs.add_argument(
+        "--log-format", choices=FORMATS, help="text, or one JSON object a line [PTX_LOG_FORMAT]"
+    )
 
 
 def _worker_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instance-id", help="stable per worker [PTX_INSTANCE_ID]")
     parser.add_argument("--cycle-timeout", type=float, help="seconds [PTX_CYCLE_TIMEOUT]")
     parser.add_argument("--max-mark-age", type=float, help="seconds [PTX_MAX_MARK_AGE]")
-    parser.add_argument("--cost-basis", type=parse_cost_basis, help="fifo|average [PTX_COST_BASIS]")
-    parser.add_argument("--epsilon", type=parse_epsilon, help="fixed tolerance [PTX_EPSILON]")
+    parser.add_argument(
+        "--cost-basis", type=flag_type(parse_cost_basis), help="fifo|average [PTX_COST_BASIS]"
+    )
+    parser.add_argument(
+        "--epsilon", type=flag_type(parse_epsilon), help="fixed tolerance [PTX_EPSILON]"
+    )
     parser.add_argument("--batch-size", type=int, help="records per poll [PTX_BATCH_SIZE]")
+    parser.add_argument(
+        "--metrics-port",
+        type=flag_type(parse_port),
+        help="serve Prometheus metrics on this port, 0 = off [PTX_METRICS_PORT] (0)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        help=f"address the metrics endpoint binds [PTX_METRICS_HOST] ({LOCALHOST})",
+    )
+
+
+def _dashboard_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port",
+        type=flag_type(parse_port),
+        help=f"HTTP port [PTX_DASHBOARD_PORT] ({DEFAULT_DASHBOARD_PORT})",
+    )
+    parser.add_argument(
+        "--host", help=f"address the page is served on [PTX_DASHBOARD_HOST] ({LOCALHOST})"
+    )
+    parser.add_argument(
+        "--history", type=int, default=2000, help="equity points kept per session (2000)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="portfolio-tx",
         description="Trading cycles staged from Kafka, validated with marks, committed once.",
     )
@@ -71,16 +115,27 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--max", type=int, help="stop after this many outcomes")
     tail.add_argument("--idle-exit", type=float, help="stop after this many idle seconds")
 
-    from portfolio_tx import demo, simulate
+    dashboard = commands.add_parser(
+        "dashboard", help="a live web page of the commit topic (equity, positions, discards)"
+    )
+    _settings_flags(dashboard)
+    _dashboard_flags(dashboard)
 
-    sim = commands.add_parser("simulate", help="publish a realistic synthetic upstream stream")
-    _settings_flags(sim)
-    simulate.add_arguments(sim)
-
-    run_demo = commands.add_parser("demo", help="the make-run demo: stack, worker, stream, tail")
-    _settings_flags(run_demo)
-    demo.add_arguments(run_demo)
+    for name, (module, summary) in _COMMAND_MODULES.items():
+        command = commands.add_parser(name, help=summary)
+        _settings_flags(command)
+        importlib.import_module(module).add_arguments(command)
     return parser
+
+
+# Commands whose module brings its own flags: add_arguments(parser) and run(args, settings).
+_COMMAND_MODULES = {
+    "simulate": ("portfolio_tx.simulate", "publish a realistic synthetic upstream stream"),
+    "demo": ("portfolio_tx.demo", "the make-run demo: stack, worker, stream, tail"),
+    "verify": ("portfolio_tx.audit.verify", "recompute from the input topics, diff Redis"),
+    "replay": ("portfolio_tx.audit.replay", "reprocess the input topics into another namespace"),
+    "check": ("portfolio_tx.health", "exit 0 if the worker is alive and ready, else 1"),
+}
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -103,10 +158,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings.with_overrides(**overrides)
 
 
-def configure_logging(level: str, form: str) -> None:
+def configure_logging(level: str | None, form: str | None) -> None:
+    """Flags win over PTX_LOG_LEVEL / PTX_LOG_FORMAT, which win over INFO / text."""
     from portfolio_tx.logs import configure
 
-    configure(level, form)
+    configure(
+        level or env_choice("PTX_LOG_LEVEL", LEVELS, "INFO"),
+        form or env_choice("PTX_LOG_FORMAT", FORMATS, "text"),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,20 +175,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args)
         return _dispatch(args, settings)
     except PortfolioTxError as exc:
-        print(f"portfolio-tx: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - only dependency errors are turned into a line
+        line = _dependency_error(exc)
+        if line is None:
+            raise
+        return _fail(line)
+
+
+def _fail(line: str) -> int:
+    print(f"portfolio-tx: {line}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _dependency_error(exc: Exception) -> str | None:
+    """One line for a Kafka or Redis error no adapter translated; None for anything else."""
+    from confluent_kafka import KafkaException
+    from redis import RedisError
+
+    if isinstance(exc, KafkaException):
+        return f"Kafka error: {exc.args[0] if exc.args else exc} — check KAFKA_BOOTSTRAP_SERVERS"
+    if isinstance(exc, RedisError):
+        return f"Redis error: {exc} — check REDIS_URL and that Redis is running"
+    return None
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "worker":
-        from portfolio_tx.worker.build import build_worker
+        return _run_worker(args, settings)
+    if args.command == "dashboard":
+        from portfolio_tx.dashboard.server import serve
 
-        worker = build_worker(settings)
-        worker.install_signal_handlers()
-        worker.run()
-        return 0
+        port = args.port
+        if port is None:
+            port = env_port("PTX_DASHBOARD_PORT", DEFAULT_DASHBOARD_PORT)
+        host = args.host or env_host("PTX_DASHBOARD_HOST")
+        return serve(settings, host=host, port=port, history=args.history)
     if args.command == "topics":
         from portfolio_tx.kafka.admin import create_topics
 
@@ -153,12 +236,31 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             settings, from_beginning=args.from_beginning, limit=args.max, idle_exit=args.idle_exit
         )
         return 0
-    if args.command == "simulate":
-        from portfolio_tx import simulate
-
-        return simulate.run(args, settings)
-    if args.command == "demo":
-        from portfolio_tx import demo
-
-        return demo.run(args, settings)
+    if args.command in _COMMAND_MODULES:
+        module = importlib.import_module(_COMMAND_MODULES[args.command][0])
+        code: int = module.run(args, settings)
+        return code
     raise AssertionError(args.command)
+
+
+def _run_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from portfolio_tx.worker.build import build_worker
+
+    port = args.metrics_port
+    if port is None:
+        port = env_port("PTX_METRICS_PORT", 0)
+    host = args.metrics_host or env_host("PTX_METRICS_HOST")
+    worker = build_worker(settings)
+    metrics = None
+    if port:
+        from portfolio_tx.metrics import serve_metrics
+
+        metrics = serve_metrics(worker.stats, port, host)
+        log.info("metrics at %s", metrics.url)
+    worker.install_signal_handlers()
+    try:
+        worker.run()
+    finally:
+        if metrics is not None:
+            metrics.close()
+    return 0
