@@ -20,12 +20,15 @@ STACK := scripts/stack
 # `make test PYTEST_ARGS='-k smoke -x'` to narrow a run.
 PYTEST_ARGS ?= -m 'not slow'
 
-.PHONY: help venv install stack-up stack-down stack-status stack-logs test test-faults run bench lint clean distclean
+.PHONY: help system-deps venv install stack-up stack-down stack-status stack-logs test test-faults run bench lint clean distclean
 
 help:
 	@echo "make run | test | test-faults | bench | lint | install | stack-up | stack-down | stack-status | stack-logs | clean | distclean"
 
-venv install: $(STAMP)
+venv install: system-deps $(STAMP)
+
+system-deps:
+	@scripts/system-deps
 
 # Re-installs only when pyproject.toml changes (or the venv is missing).
 $(STAMP): pyproject.toml

@@ -9,6 +9,7 @@ producer  transactional, stable transactional.id per worker instance, short
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -18,10 +19,18 @@ from portfolio_tx.config import Settings
 from portfolio_tx.errors import KafkaSetupError
 
 
+# librdkafka's own log lines go through Python logging (so --log-format json holds); only
+# for polled clients: an unpolled client would queue them.
+_LIBRDKAFKA_LOG = logging.getLogger("portfolio_tx.librdkafka")
+
+
 def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.bootstrap_servers,
         "group.id": settings.group_id,
+        # static membership: a restarted instance takes its partitions back at once instead
+        # of waiting out the dead member's session timeout
+        "group.instance.id": settings.instance_id,
         "partition.assignment.strategy": "range",
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
@@ -33,6 +42,7 @@ def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "max.poll.interval.ms": 60_000,
         "fetch.wait.max.ms": 50,
         "client.id": f"portfolio-tx-{settings.instance_id}",
+        "logger": _LIBRDKAFKA_LOG,
         **extra,
     }
 
@@ -62,6 +72,7 @@ def marks_consumer_config(settings: Settings) -> dict[str, Any]:
         "enable.partition.eof": True,
         "fetch.wait.max.ms": 20,
         "client.id": f"portfolio-tx-marks-{settings.instance_id}",
+        "logger": _LIBRDKAFKA_LOG,
     }
 
 

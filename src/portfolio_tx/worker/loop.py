@@ -35,13 +35,16 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from redis.exceptions import RedisError
 
 from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import PortfolioTxError, StateStoreError
+from portfolio_tx.health import beat, heartbeat_key
 from portfolio_tx.kafka.clients import kafka_error, located
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.kafka.marks import MarkFeed
+from portfolio_tx.store import RedisStateStore
 from portfolio_tx.store.port import StateStore
 from portfolio_tx.worker.cycles import SessionBook
 from portfolio_tx.worker.decide import Verdict
@@ -106,6 +109,11 @@ class Worker:
         self._idle_since = 0.0
         self._stopping = False
         self._kill_after = _int_env("PTX_TEST_KILL_AFTER_DECISIONS")
+        self._heartbeat = (
+            (store.client, heartbeat_key(store.namespace, settings.instance_id))
+            if isinstance(store, RedisStateStore)
+            else None
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -154,9 +162,21 @@ class Worker:
         return self.stats
 
     def _record_gauges(self) -> None:
-        """Open cycles and consumer lag, for the metrics endpoint (no broker round trip)."""
+        """Open cycles and consumer lag for the metrics endpoint (no broker round trip), and
+        the heartbeat that ``portfolio-tx check`` reads."""
         self.stats.set_open_cycles(self._desk.open_cycles())
         record_consumer_lag(self.stats, self._consumer)
+        if self._heartbeat is not None:
+            try:
+                beat(
+                    self._heartbeat[0],
+                    self._heartbeat[1],
+                    ready=bool(self._assigned),
+                    partitions=len(self._assigned),
+                    decided=self.stats.decided,
+                )
+            except RedisError:
+                self.stats.record_redis_error("heartbeat")
 
     def _close(self) -> None:
         log.info("worker stopping: %s", self.stats.summary())
@@ -378,6 +398,7 @@ class Worker:
             return False
         if error.fatal():
             raise WorkerFatalError(f"fatal consumer error: {error}")
+        self.stats.record_kafka_error(error.name())
         log.warning("consumer error: %s", error)
         return True
 

@@ -1,0 +1,81 @@
+"""Liveness and readiness of a worker, through a heartbeat key in Redis.
+
+The worker writes ``{ns}:heartbeat:<instance>`` every second with a short expiry: a JSON
+object saying when, how many partitions it holds, and whether it is ready (assigned and
+caught up with the marks). ``portfolio-tx check`` reads it: exit 0 when the key is fresh
+and ready, 1 otherwise, with one line saying which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+
+import redis
+from redis.exceptions import RedisError
+
+from portfolio_tx.config import Settings
+from portfolio_tx.errors import StateStoreError
+
+HEARTBEAT_TTL_S = 10
+
+
+def heartbeat_key(namespace: str, instance_id: str) -> str:
+    return f"{namespace}:heartbeat:{instance_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    alive: bool
+    ready: bool
+    detail: str
+
+
+def beat(client: redis.Redis, key: str, *, ready: bool, partitions: int, decided: int) -> None:
+    """Record that the worker's loop is turning (errors are the caller's to count)."""
+    document = {
+        "ts": int(time.time() * 1000),
+        "ready": ready,
+        "partitions": partitions,
+        "decided": decided,
+    }
+    client.set(key, json.dumps(document), ex=HEARTBEAT_TTL_S)
+
+
+def check(client: redis.Redis, key: str, *, max_age_s: float = 5.0) -> Health:
+    try:
+        raw = client.get(key)
+    except RedisError as exc:
+        raise StateStoreError(f"cannot read the heartbeat from Redis: {exc}") from exc
+    if raw is None:
+        return Health(False, False, f"no heartbeat at {key}: the worker is not running")
+    document = json.loads(raw)
+    age = time.time() - document["ts"] / 1000
+    if age > max_age_s:
+        return Health(False, False, f"last heartbeat {age:.1f}s ago: the worker is stuck")
+    if not document["ready"]:
+        return Health(True, False, "alive, not ready yet (no partitions or marks catching up)")
+    return Health(
+        True,
+        True,
+        f"alive and ready: {document['partitions']} partitions, {document['decided']} decided",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--instance-id", help="the worker to check [PTX_INSTANCE_ID]")
+    parser.add_argument("--max-age", type=float, default=5.0, help="seconds (5)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from portfolio_tx.worker.build import connect_store
+
+    instance = args.instance_id or settings.instance_id
+    store = connect_store(settings)
+    health = check(
+        store.client, heartbeat_key(settings.redis_namespace, instance), max_age_s=args.max_age
+    )
+    print(f"{instance}: {health.detail}")
+    return 0 if health.alive and health.ready else 1
