@@ -143,12 +143,13 @@ def _decide_partition(
             result.outcomes[(outcome.session_id, outcome.cycle_id)] = outcome
 
     desk = CycleDesk(settings, store, codec, table, None, result.stats, dead_letter)
-    now = 0.0
     for message in records:
-        now = max(now, message.timestamp()[1] / 1000)
-        desk.route(message, now)
+        desk.route(message, 0.0)
         result.records += 1
         if desk.intake.marked:
-            desk.decide_ready(now, publish, lambda: None)
-    # the input ends: time runs on until every marked cycle is decided (INCOMPLETE if short)
-    desk.decide_ready(now + settings.cycle_timeout_s + 1, publish, lambda: None)
+            desk.decide_ready(0.0, publish, lambda: None)
+    # the input ends: every partition is read to its end and time runs on, so every marked
+    # cycle still short of its events is INCOMPLETE
+    desk.all_caught_up = True
+    desk.clock_ms = 2**62
+    desk.decide_ready(0.0, publish, lambda: None)

@@ -18,7 +18,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import KafkaSetupError
 
-
 # librdkafka's own log lines go through Python logging (so --log-format json holds); only
 # for polled clients: an unpolled client would queue them.
 _LIBRDKAFKA_LOG = logging.getLogger("portfolio_tx.librdkafka")

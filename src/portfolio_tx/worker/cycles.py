@@ -7,7 +7,7 @@ completeness (distinct event ids, so a duplicate counts once).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -37,7 +37,8 @@ class OpenCycle:
     invalid_fills: set[str] = field(default_factory=set)
     invalid_pnl: set[str] = field(default_factory=set)
     marker: CycleMarker | None = None
-    marked_at: float = 0.0  # monotonic seconds when the marker arrived
+    marked_at: float = 0.0  # monotonic seconds when the marker arrived (latency only)
+    marker_ms: int = 0  # the marker record's Kafka timestamp: the cycle timeout runs from it
     first_offsets: dict[TopicPartition, int] = field(default_factory=dict)
     sources: list[tuple[TopicPartition, int, bytes | None, bytes | None]] = field(
         default_factory=list
@@ -58,7 +59,7 @@ class OpenCycle:
     def event_ids(self) -> list[str]:
         return [*self.fills, *self.pnl, *self.invalid]
 
-    def verdict(self, now: float, timeout_s: float) -> DiscardReason | None | bool:
+    def verdict(self, timed_out: Callable[[OpenCycle], bool]) -> DiscardReason | None | bool:
         """False: keep waiting; None: complete and valid; else the discard reason."""
         marker = self.marker
         if marker is None:
@@ -67,7 +68,7 @@ class OpenCycle:
             return DiscardReason.COUNT_MISMATCH
         if self.fill_count == marker.fill_count and self.pnl_count == marker.pnl_count:
             return DiscardReason.INVALID_EVENT if self.invalid else None
-        if now - self.marked_at >= timeout_s:
+        if timed_out(self):
             return DiscardReason.INCOMPLETE
         return False
 
@@ -139,7 +140,7 @@ class SessionBook:
         return Admission.STAGED
 
     def add_marker(
-        self, marker: CycleMarker, where: TopicPartition, offset: int, now: float
+        self, marker: CycleMarker, where: TopicPartition, offset: int, now: float, record_ms: int
     ) -> Admission:
         """Stage the marker; a marker of a decided cycle whose outcome is not known to be
         published puts that cycle in doubt (the loop checks the commit topic)."""
@@ -152,6 +153,7 @@ class SessionBook:
             return Admission.DUPLICATE
         cycle.marker = marker
         cycle.marked_at = now
+        cycle.marker_ms = record_ms
         cycle.pin(where, offset)
         return Admission.STAGED
 
@@ -169,14 +171,14 @@ class SessionBook:
         return [self.cycles.pop(cid) for cid in sorted(stale)]
 
     def next_ready(
-        self, now: float, timeout_s: float
+        self, timed_out: Callable[[OpenCycle], bool]
     ) -> tuple[OpenCycle, DiscardReason | None] | None:
         """The lowest marked cycle if it can be decided now, with its precomputed reason."""
         marked = [cid for cid, cycle in self.cycles.items() if cycle.marker is not None]
         if not marked:
             return None
         cycle = self.cycles[min(marked)]
-        verdict = cycle.verdict(now, timeout_s)
+        verdict = cycle.verdict(timed_out)
         if verdict is False:
             return None
         assert verdict is None or isinstance(verdict, DiscardReason)

@@ -9,6 +9,7 @@ loop produces them inside its transaction and the offline recomputation just col
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from confluent_kafka import Message
 
@@ -16,7 +17,7 @@ from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.store.port import StateStore
-from portfolio_tx.worker.cycles import SessionBook, TopicPartition
+from portfolio_tx.worker.cycles import OpenCycle, SessionBook, TopicPartition
 from portfolio_tx.worker.decide import Decider, Verdict
 from portfolio_tx.worker.intake import Intake, RawDeadLetter
 from portfolio_tx.worker.marks import MarkTable
@@ -36,25 +37,52 @@ class CycleDesk:
         stats: WorkerStats,
         dead_letter: RawDeadLetter,
     ) -> None:
-        self._timeout = settings.cycle_timeout_s
+        self._timeout_ms = int(settings.cycle_timeout_s * 1000)
+        self._topics = settings.topics
         self._stats = stats
         self._dead_letter = dead_letter
         self.intake = Intake(codec, settings.topics, store, dead_letter, stats)
         self.decider = Decider(settings, store, codec, marks, commit_log)
+        # Per input partition, the latest record timestamp read; partitions read to their
+        # end count as reaching ``clock_ms``. See ``_timed_out``.
+        self.progress: dict[TopicPartition, int] = {}
+        self.caught_up: set[TopicPartition] = set()
+        self.all_caught_up = False  # the offline recomputation at the end of its input
+        self.clock_ms = 0
 
     def route(self, message: Message, now: float) -> None:
+        where = (message.topic() or "", message.partition() or 0)
+        stamp = message.timestamp()[1]
+        if stamp > self.progress.get(where, -1):
+            self.progress[where] = stamp
         self.intake.route(message, now)
 
-    def due(self, now: float) -> bool:
+    def _timed_out(self, book: SessionBook, cycle: OpenCycle) -> bool:
+        """INCOMPLETE runs on record time, not on when this worker happens to read: a cycle
+        times out once its session's fills and pnl partitions have both been read past the
+        marker's timestamp plus the cycle timeout (or to their end, with the clock past it).
+        A worker catching up a backlog therefore never mistakes "not read yet" for "missing",
+        and a recomputation over the same topics reaches the same verdict."""
+        deadline = cycle.marker_ms + self._timeout_ms
+        for topic in (self._topics.fills, self._topics.pnl):
+            where = (topic, book.partition)
+            reached = self.progress.get(where, -1)
+            if self.all_caught_up or where in self.caught_up:
+                reached = max(reached, self.clock_ms)
+            if reached < deadline:
+                return False
+        return True
+
+    def due(self) -> bool:
         """Is a marked cycle ready (or timed out), or a decided one in doubt?"""
         for session_id in self.intake.marked:
             book = self.intake.books[session_id]
-            if book.in_doubt or book.next_ready(now, self._timeout) is not None:
+            if book.in_doubt or book.next_ready(partial(self._timed_out, book)) is not None:
                 return True
         return False
 
     def decide_ready(self, now: float, publish: Publish, before_valuing: Callable[[], None]) -> int:
-        """Decide what can be decided at ``now``; returns how many cycles were handled."""
+        """Decide what can be decided; returns how many cycles were handled."""
         handled = 0
         valued = False
         for session_id in sorted(self.intake.marked):
@@ -68,7 +96,7 @@ class CycleDesk:
             book.in_doubt.clear()
             while True:
                 self._dead_letter_orphans(book)
-                ready = book.next_ready(now, self._timeout)
+                ready = book.next_ready(partial(self._timed_out, book))
                 if ready is None:
                     break
                 cycle, reason = ready
@@ -95,6 +123,11 @@ class CycleDesk:
             reason = f"cycle {orphan.cycle_id} of {book.session_id} never got a marker"
             for (topic, partition), offset, key, value in orphan.sources:
                 self._dead_letter(topic, partition, offset, key, value, reason)
+
+    def forget(self) -> None:
+        """Drop what was read (after a rewind: it is read again)."""
+        self.progress.clear()
+        self.caught_up.clear()
 
     def pinned(self) -> dict[TopicPartition, int]:
         """Per input partition, the first offset of a still-open cycle."""

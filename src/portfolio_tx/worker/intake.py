@@ -124,7 +124,7 @@ class Intake:
         elif isinstance(event, PnlEvent):
             admission = book.add_pnl(event, where, offset)
         else:
-            admission = book.add_marker(event, where, offset, now)
+            admission = book.add_marker(event, where, offset, now, message.timestamp()[1])
             if admission is Admission.STAGED or book.in_doubt:
                 self.marked.add(event.session_id)
         if admission is Admission.STAGED:

@@ -141,7 +141,9 @@ class Worker:
                 messages = self._consumer.consume(self.settings.batch_size, timeout=0.1)
                 self._marks.drain()
                 now = self._clock()
-                if messages or self._marks.rejected or self._desk.due(now):
+                if self._intake.marked:
+                    self._observe_progress()
+                if messages or self._marks.rejected or self._desk.due():
                     if messages:
                         self._idle_since = now
                     self._iteration(messages, now)
@@ -160,6 +162,19 @@ class Worker:
         finally:
             self._close()
         return self.stats
+
+    def _observe_progress(self) -> None:
+        """Tell the desk the wall clock and which fills/pnl partitions are read to their end
+        (position at the last stable offset librdkafka last saw; no broker round trip)."""
+        self._desk.clock_ms = int(time.time() * 1000)
+        inputs = (self._topics.fills, self._topics.pnl)
+        assigned = [tp for tp in self._consumer.assignment() if tp.topic in inputs]
+        caught_up = set()
+        for tp in self._consumer.position(assigned) if assigned else []:
+            _, high = self._consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
+            if high <= 0 or tp.offset >= high:
+                caught_up.add((tp.topic, tp.partition))
+        self._desk.caught_up = caught_up
 
     def _record_gauges(self) -> None:
         """Open cycles and consumer lag for the metrics endpoint (no broker round trip), and
@@ -325,6 +340,7 @@ class Worker:
     def _rewind(self) -> None:
         """Drop everything staged and read again from the committed offsets."""
         self._intake.clear()
+        self._desk.forget()
         self._next.clear()
         assignment = self._consumer.assignment()
         if not assignment:
