@@ -4,7 +4,8 @@
     ├── ConfigError                  a configuration value is missing or malformed
     ├── ValidationError              a staged input is invalid (quantity, price, side, ...)
     ├── StateStoreError              the state store failed (Redis unreachable, script error)
-    │   └── ConcurrentModificationError   a commit lost the optimistic-lock race on a session
+    │   ├── ConcurrentModificationError   a commit lost the optimistic-lock race on a session
+    │   └── StateLostError           the store no longer has a session's state (flushed, replaced)
     ├── TransactionStateError        the transaction was used after it ended
     ├── DecodeError                  a record could not be decoded (names topic/partition/offset)
     │   └── EncodeError              a record does not fit its schema
@@ -35,6 +36,13 @@ class StateStoreError(PortfolioTxError):
 
 class ConcurrentModificationError(StateStoreError):
     """Another commit changed the session after this transaction read it; nothing was written."""
+
+
+class StateLostError(StateStoreError):
+    """The store no longer holds a state this transaction was staged on; nothing was written.
+
+    Redis was flushed or replaced: the worker restores from the commit topic before going on.
+    """
 
 
 class TransactionStateError(PortfolioTxError):

@@ -139,3 +139,18 @@ def test_published_marks_only_move_forward(store: RedisStateStore) -> None:
     decided = store.decided("pub", 2)
     assert decided is not None and decided.published and decided.event_ids == {"e2"}
     assert decided.decided_at_ms > 0
+
+
+def test_a_vanished_state_is_reported_lost_not_raced(store: RedisStateStore) -> None:
+    from portfolio_tx.errors import StateLostError
+
+    with portfolio_transaction(store, "gone") as tx:
+        tx.stage_transfer("100")
+        tx.commit({})
+    staged = portfolio_transaction(store, "gone")
+    with staged as tx:
+        tx.stage_transfer("1")
+        store.client.delete(*store.keys_for("gone"))  # what a FLUSHALL does meanwhile
+        with pytest.raises(StateLostError):
+            tx.commit({})
+    assert store.client.exists(*store.keys_for("gone")) == 0

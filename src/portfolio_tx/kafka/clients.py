@@ -27,16 +27,13 @@ def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.bootstrap_servers,
         "group.id": settings.group_id,
-        # static membership: a restarted instance takes its partitions back at once instead
-        # of waiting out the dead member's session timeout
-        "group.instance.id": settings.instance_id,
         "partition.assignment.strategy": "range",
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "enable.partition.eof": False,
-        "session.timeout.ms": 10_000,
+        "session.timeout.ms": 6_000,  # the broker's minimum: a killed worker is noticed soon
         "heartbeat.interval.ms": 1_000,
         "max.poll.interval.ms": 60_000,
         "fetch.wait.max.ms": 50,

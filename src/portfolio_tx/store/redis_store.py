@@ -12,7 +12,8 @@ store works unchanged on Redis Cluster::
 
     {ns}:ready:<partition>      string  this partition's sessions are in Redis (restored or new)
 
-A COMMIT writes the state only if the stored version is the one the cycle was staged on;
+A COMMIT writes the state only if the stored version is the one the cycle was staged on; a
+state that vanished (staged on version v > 0, none stored) is StateLostError, never a race;
 a DISCARD leaves the state key as it was (byte for byte). The outcome records of the last
 ``outcome_window`` decided cycles are kept so that re-deciding one returns its record.
 """
@@ -28,7 +29,7 @@ import redis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
-from portfolio_tx.errors import ConcurrentModificationError, StateStoreError
+from portfolio_tx.errors import ConcurrentModificationError, StateLostError, StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
 from portfolio_tx.store.document import dump_state, load_state
 from portfolio_tx.store.port import (
@@ -56,7 +57,9 @@ if cycle ~= '' then
   local last = redis.call('HGET', decisions, 'last')
   if last and tonumber(cycle) <= tonumber(last) then return {'DECIDED', false} end
 end
-local version = redis.call('HGET', state, 'version') or '0'
+local version = redis.call('HGET', state, 'version')
+if not version and expected ~= '0' then return {'LOST', false} end
+version = version or '0'
 if version ~= expected then return {'CONFLICT', version} end
 if commit == '1' then
   redis.call('HSET', state, 'version', ARGV[4], 'doc', ARGV[5])
@@ -147,6 +150,10 @@ class RedisStateStore:
             status, detail = self._apply(keys=self.keys_for(session_id), args=args)
         except RedisError as exc:
             raise StateStoreError(f"Redis write failed for session {session_id}: {exc}") from exc
+        if status == b"LOST":
+            raise StateLostError(
+                f"session {session_id} was at version {expected} and Redis no longer has it"
+            )
         if status == b"CONFLICT":
             raise ConcurrentModificationError(
                 f"session {session_id} is at version {detail.decode()}, "

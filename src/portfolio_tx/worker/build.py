@@ -58,7 +58,7 @@ def build_worker(settings: Settings, store: RedisStateStore | None = None) -> Wo
     return Worker(
         settings,
         consumer=make_consumer(consumer_config(settings)),
-        producer=make_producer(producer_config(settings)),
+        producer_factory=lambda: make_producer(producer_config(settings)),
         marks=marks,
         commit_log=commit_log,
         store=store,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -54,12 +55,17 @@ from portfolio_tx.worker.stats import WorkerStats, record_consumer_lag
 
 log = logging.getLogger("portfolio_tx.worker")
 
-_TXN_TIMEOUT = 30.0
+_TXN_TIMEOUT = 15.0
 
 
 _RETRY_FOR_S = 120.0  # how long retriable Kafka errors are retried (a broker restart)
 _STORE_BACKOFF_S = 1.0
 _GAUGES_EVERY_S = 1.0
+_STUCK_SLACK_S = 10.0
+
+
+class _ProducerStuck(Exception):
+    """A transactional producer call blocked past its deadline."""
 
 
 class _StoreLost(Exception):
@@ -83,7 +89,7 @@ class Worker:
         settings: Settings,
         *,
         consumer: Consumer,
-        producer: Producer,
+        producer_factory: Callable[[], Producer],
         marks: MarkFeed,
         commit_log: CommitLog,
         store: StateStore,
@@ -93,7 +99,8 @@ class Worker:
         self.settings = settings
         self.stats = WorkerStats()
         self._consumer = consumer
-        self._producer = producer
+        self._new_producer = producer_factory
+        self._producer = producer_factory()
         self._marks = marks
         self._clock = clock
         self._topics = settings.topics
@@ -126,7 +133,7 @@ class Worker:
         signal.signal(signal.SIGINT, self.stop)
 
     def run(self, *, max_cycles: int | None = None, until_idle: float | None = None) -> WorkerStats:
-        self._producer.init_transactions(_TXN_TIMEOUT)
+        self._blocking(lambda: self._producer.init_transactions(_TXN_TIMEOUT), "init")
         self._marks.start()
         self._consumer.subscribe(
             [self._topics.fills, self._topics.pnl, self._topics.cycles],
@@ -219,25 +226,31 @@ class Worker:
             decided = self._desk.decide_ready(now, self._publish, self._marks.catch_up)
             self._dead_letter_marks()
             if not records and not decided:
-                self._producer.abort_transaction(_TXN_TIMEOUT)
+                self._blocking(lambda: self._producer.abort_transaction(_TXN_TIMEOUT), "abort")
                 return
             offsets = self._offsets()
             if offsets:
+                metadata = self._consumer.consumer_group_metadata()
                 self._retry(
                     lambda: self._producer.send_offsets_to_transaction(
-                        offsets, self._consumer.consumer_group_metadata(), _TXN_TIMEOUT
-                    )
+                        offsets, metadata, _TXN_TIMEOUT
+                    ),
+                    "send offsets",
                 )
             if self._kill_after is not None and self.stats.decided >= self._kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)  # test hook: Redis written, Kafka not
             if self._store.partitions_ready(sorted(self._assigned)) != self._assigned:
                 raise _StoreLost("the store lost data while this transaction was open")
-            self._retry(lambda: self._producer.commit_transaction(_TXN_TIMEOUT))
+            self._retry(lambda: self._producer.commit_transaction(_TXN_TIMEOUT), "commit")
             self.stats.transactions += 1
             self.stats.transaction_committed(self._clock())
         except KafkaException as exc:
             self._published.clear()
             self._recover(exc)
+            return
+        except _ProducerStuck as exc:
+            self._published.clear()
+            self._replace_producer(exc)
             return
         except (StateStoreError, _StoreLost) as exc:
             self._published.clear()
@@ -268,11 +281,7 @@ class Worker:
         if in_transaction:
             self.stats.aborted_transactions += 1
             self.stats.transaction_aborted()
-            try:
-                self._producer.abort_transaction(_TXN_TIMEOUT)
-            except KafkaException as abort_exc:
-                if kafka_error(abort_exc).fatal():
-                    raise WorkerFatalError(f"cannot abort: {abort_exc}") from abort_exc
+            self._abort()
         self._rewind()
         if isinstance(exc, StateStoreError):
             time.sleep(_STORE_BACKOFF_S)
@@ -280,7 +289,13 @@ class Worker:
     def _after_commit(self) -> None:
         """Note in the store which outcomes the commit topic now holds (for crash recovery)."""
         published, self._published = self._published, {}
-        self._store.mark_published(published)
+        try:
+            self._store.mark_published(published)
+        except StateStoreError as exc:
+            # only a shortcut: a cycle not marked is looked up on the commit topic if met again
+            log.warning("could not mark outcomes published (%s)", exc)
+            self.stats.record_redis_error(type(exc).__name__)
+            return
         for session_id, cycle_id in published.items():
             book = self._intake.books.get(session_id)
             if book is not None and cycle_id > book.published_through:
@@ -303,14 +318,57 @@ class Worker:
             for (topic, partition), offset in self._next.items()
         ]
 
-    def _retry(self, operation: Callable[[], None]) -> None:
-        """Run a transactional call, retrying what librdkafka calls retriable (a broker
-        restart, a timeout) for up to ``_RETRY_FOR_S``; other errors propagate."""
+    def _blocking(self, operation: Callable[[], object], what: str) -> None:
+        """Run a transactional producer call with a hard deadline.
+
+        librdkafka's send_offsets_to_transaction can block past its own timeout when the
+        coordinator went away (librdkafka issues 5456 and 5511: seen here on a broker
+        restart). The call runs on a helper thread; if it has not returned in time the
+        producer is given up (``_ProducerStuck``) and a new one fences it.
+        """
+        outcome: list[BaseException | None] = []
+
+        def call() -> None:
+            try:
+                operation()
+                outcome.append(None)
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome.append(exc)
+
+        helper = threading.Thread(target=call, name=f"txn-{what}", daemon=True)
+        helper.start()
+        helper.join(_TXN_TIMEOUT + _STUCK_SLACK_S)
+        if not outcome:
+            raise _ProducerStuck(f"{what} did not return within {_TXN_TIMEOUT + _STUCK_SLACK_S:g}s")
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    def _replace_producer(self, exc: Exception) -> None:
+        """Give the stuck producer up, fence it with a new one (same transactional.id), and
+        read again from the committed offsets."""
+        log.error("transactional producer stuck (%s); replacing it", exc)
+        self.stats.aborted_transactions += 1
+        self.stats.transaction_aborted()
+        self.stats.record_kafka_error("producer_stuck")
+        while True:
+            self._producer = self._new_producer()
+            try:
+                self._blocking(lambda: self._producer.init_transactions(_TXN_TIMEOUT), "init")
+                break
+            except (_ProducerStuck, KafkaException) as again:
+                log.error("new producer could not start (%s); trying again", again)
+                time.sleep(_STORE_BACKOFF_S)
+        self._rewind()
+
+    def _retry(self, operation: Callable[[], object], what: str) -> None:
+        """Run a transactional call with a hard deadline, retrying what librdkafka calls
+        retriable (a broker restart, a timeout) for up to ``_RETRY_FOR_S``; other errors
+        propagate."""
         deadline = time.monotonic() + _RETRY_FOR_S
         attempt = 0
         while True:
             try:
-                operation()
+                self._blocking(operation, what)
                 return
             except KafkaException as exc:
                 if not kafka_error(exc).retriable() or time.monotonic() > deadline:
@@ -329,13 +387,19 @@ class Worker:
         self.stats.aborted_transactions += 1
         self.stats.transaction_aborted()
         self.stats.record_kafka_error(error.name())
-        try:
-            self._producer.abort_transaction(_TXN_TIMEOUT)
-        except KafkaException as abort_exc:
-            if kafka_error(abort_exc).fatal():
-                raise WorkerFatalError(f"cannot abort: {abort_exc}") from abort_exc
-            log.warning("abort failed (%s); rewinding anyway", abort_exc)
+        self._abort()
         self._rewind()
+
+    def _abort(self) -> None:
+        """Abort the open transaction; a producer that cannot is replaced (fencing it)."""
+        try:
+            self._blocking(lambda: self._producer.abort_transaction(_TXN_TIMEOUT), "abort")
+        except _ProducerStuck as exc:
+            self._replace_producer(exc)
+        except KafkaException as exc:
+            if kafka_error(exc).fatal():
+                raise WorkerFatalError(f"cannot abort: {exc}") from exc
+            log.warning("abort failed (%s); reading again anyway", exc)
 
     def _rewind(self) -> None:
         """Drop everything staged and read again from the committed offsets."""
@@ -355,7 +419,7 @@ class Worker:
         def call() -> None:
             result[:] = read()
 
-        self._retry(call)
+        self._retry(call, "read committed offsets")
         return result
 
     # -- rebalances ------------------------------------------------------------------------
