@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from portfolio_tx.events import CycleOutcome
-from portfolio_tx.ledger import canonical, money2
+from portfolio_tx.ledger import canonical, money2, to_wire
 from portfolio_tx.store.port import StateStore
 
 
 def state_json(store: StateStore, session_id: str) -> dict[str, Any]:
-    """CONTRACT §5's ``state --json`` object; ``last_cycle`` null for an unknown session."""
+    """CONTRACT §5's ``state --json`` object; ``last_cycle`` null for an unknown session.
+
+    Every figure is exact except the average entry price, a quotient, shown at the wire's
+    18 places (the lots behind it are kept exactly)."""
     snapshot = store.load(session_id)
     state = snapshot.state
     if state.version == 0 and snapshot.last_decided is None:
@@ -26,7 +29,7 @@ def state_json(store: StateStore, session_id: str) -> dict[str, Any]:
         "positions": {
             p.symbol: {
                 "quantity": canonical(p.quantity),
-                "avg_entry_price": canonical(p.avg_entry_price),
+                "avg_entry_price": canonical(to_wire(p.avg_entry_price)),
                 "mark_price": None if p.mark_price is None else canonical(p.mark_price),
             }
             for p in state.positions()

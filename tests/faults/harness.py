@@ -60,9 +60,21 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 20
@@ -121,8 +133,12 @@ class FaultRun:
         log = self.logs.setdefault(instance, Path(tempfile.mkstemp(prefix=f"{instance}-")[1]))
         handle = log.open("a")
         self.workers[instance] = subprocess.Popen(
-            [sys.executable, "-m", "portfolio_tx", "worker"], env=self.env(instance),
-            stdout=handle, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+            [sys.executable, "-m", "portfolio_tx", "worker"],
+            env=self.env(instance),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
         )
         self.events["started"] += 1
 
@@ -210,8 +226,15 @@ class FaultRun:
 
 
 def make_run(
-    bootstrap_servers: str, prefix: str, *, sessions: int, cycles: int, partitions: int = 4,
-    faults: tuple[Fault, ...] = ORDER_INDEPENDENT, fault_rate: float = 0.1, seed: int = 7,
+    bootstrap_servers: str,
+    prefix: str,
+    *,
+    sessions: int,
+    cycles: int,
+    partitions: int = 4,
+    faults: tuple[Fault, ...] = ORDER_INDEPENDENT,
+    fault_rate: float = 0.1,
+    seed: int = 7,
 ) -> FaultRun:
     topics = TopicNames.with_prefix(prefix)
     create_topics(bootstrap_servers, topics, partitions)
@@ -227,8 +250,15 @@ def make_run(
         max_mark_age_s=300.0,
     )
     config = SimConfig(
-        sessions=sessions, cycles=cycles, symbols=6, fills_per_cycle=4, fault_rate=fault_rate,
-        faults=faults, seed=seed, max_mark_age_s=settings.max_mark_age_s,
-        session_prefix="s", start_ms=int(time.time() * 1000) - 3_600_000,
+        sessions=sessions,
+        cycles=cycles,
+        symbols=6,
+        fills_per_cycle=4,
+        fault_rate=fault_rate,
+        faults=faults,
+        seed=seed,
+        max_mark_age_s=settings.max_mark_age_s,
+        session_prefix="s",
+        start_ms=int(time.time() * 1000) - 3_600_000,
     )
     return FaultRun(replace(settings), private, generate(config))

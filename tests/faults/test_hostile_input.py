@@ -24,8 +24,15 @@ from portfolio_tx.records import record_type
 
 def _fill(session: str, cycle: int, n: int, **changes: object) -> Fill:
     values: dict[str, object] = dict(
-        event_id=f"hostile-{n}", session_id=session, cycle_id=cycle, symbol="BTC/USDT",
-        side=Side.BUY, quantity=Decimal("1"), price=Decimal("100"), fee=Decimal("0"), ts=0,
+        event_id=f"hostile-{n}",
+        session_id=session,
+        cycle_id=cycle,
+        symbol="BTC/USDT",
+        side=Side.BUY,
+        quantity=Decimal("1"),
+        price=Decimal("100"),
+        fee=Decimal("0"),
+        ts=0,
     )
     values.update(changes)
     return Fill(**values)  # type: ignore[arg-type]
@@ -48,8 +55,15 @@ def _field(schema: dict[str, object], name: str) -> dict[str, object]:
 
 def _raw_fill(n: int, **changes: object) -> dict[str, object]:
     record: dict[str, object] = dict(
-        event_id=f"hostile-{n}", session_id="hostile", cycle_id=1, symbol="BTC/USDT",
-        side="BUY", quantity=Decimal("1"), price=Decimal("1"), fee=Decimal("0"), ts=0,
+        event_id=f"hostile-{n}",
+        session_id="hostile",
+        cycle_id=1,
+        symbol="BTC/USDT",
+        side="BUY",
+        quantity=Decimal("1"),
+        price=Decimal("1"),
+        fee=Decimal("0"),
+        ts=0,
     )
     record.update(changes)
     return record
@@ -125,15 +139,17 @@ def test_hostile_records_are_dead_lettered_one_for_one_and_the_worker_goes_on(
         letters = _dead_letters(run)
         time.sleep(1)
     run.assert_alive()
-    reasons = Counter(_kind(dict(m.headers())[ "error"].decode()) for m in letters)
+    reasons = Counter(_kind(dict(m.headers())["error"].decode()) for m in letters)
     assert len(letters) == expected_letters, (reasons, injected)
     assert reasons["late"] == len(run.upstream.session_ids)
     assert reasons["undecodable"] == sum(injected[k] for k in (0, 1, 2, 3, 4))
     assert reasons["invalid"] == injected[5] + injected[6]
     run.assert_exactly_once_and_correct(outcomes)
     run.stop_workers()
-    print(f"hostile records injected {sum(injected.values())}, dead-lettered "
-          f"{len(letters) - reasons['late']}, late events {reasons['late']}")
+    print(
+        f"hostile records injected {sum(injected.values())}, dead-lettered "
+        f"{len(letters) - reasons['late']}, late events {reasons['late']}"
+    )
 
 
 def _kind(error: str) -> str:
@@ -148,9 +164,14 @@ def _dead_letters(run: FaultRun) -> list:  # type: ignore[type-arg]
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     topic = run.settings.topics.deadletter
-    consumer = Consumer({"bootstrap.servers": run.settings.bootstrap_servers,
-                         "group.id": f"dlq-reader-{time.monotonic_ns()}",
-                         "isolation.level": "read_committed", "enable.partition.eof": True})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": run.settings.bootstrap_servers,
+            "group.id": f"dlq-reader-{time.monotonic_ns()}",
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+    )
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     found, pending = [], set(partitions)

@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def _stack(*args: str) -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "stack"), *args],
-        capture_output=True, text=True, timeout=180, check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert done.returncode == 0, f"scripts/stack {' '.join(args)} failed:\n{done.stderr}"
 
