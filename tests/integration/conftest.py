@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import uuid
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis

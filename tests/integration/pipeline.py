@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -52,7 +53,8 @@ class Pipeline:
         *, event_id: str | None = None, ts: int = T0,
     ) -> str:
         event_id = event_id or f"p-{next(self._ids)}"
-        self.publisher.publish(PnlEvent(event_id, session, cycle, PnlKind(kind), Decimal(amount), ts))
+        event = PnlEvent(event_id, session, cycle, PnlKind(kind), Decimal(amount), ts)
+        self.publisher.publish(event)
         return event_id
 
     def marker(self, session: str, cycle: int, fills: int, pnl: int, *, ts: int = T0) -> None:
@@ -166,10 +168,8 @@ def make_pipeline(
 
         admin = AdminClient({"bootstrap.servers": bootstrap_servers})
         for future in admin.delete_topics(list(topics.all()), operation_timeout=30).values():
-            try:
+            with contextlib.suppress(Exception):  # best effort
                 future.result(timeout=30)
-            except Exception:  # noqa: BLE001 - best effort
-                pass
         for key in store.client.scan_iter(match=f"{settings.redis_namespace}:*", count=1000):
             store.client.delete(key)
 

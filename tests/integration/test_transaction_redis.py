@@ -176,4 +176,6 @@ def test_decision_log_lines_keep_the_seed_shape(
     assert lines[0].startswith(
         "PORTFOLIO_COMMIT: cash=$100.00, positions=$0.00, total=$100.00 (Δ=$0.00, ε=$1.00)"
     )
-    assert lines[1] == "PORTFOLIO_DISCARD: reason=VALIDATION_FAILED Δ=$-3.00, ε=$1.00 session=s-6 cycle=7"
+    assert lines[1] == (
+        "PORTFOLIO_DISCARD: reason=VALIDATION_FAILED Δ=$-3.00, ε=$1.00 session=s-6 cycle=7"
+    )

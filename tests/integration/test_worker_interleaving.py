@@ -12,7 +12,7 @@ from portfolio_tx.upstream import Planned, SimConfig, generate
 def _markers_first(planned: list[Planned], every: int) -> list[Planned]:
     """Move every ``every``-th cycle's marker in front of that cycle's first event."""
     reordered = list(planned)
-    for index, item in enumerate(planned):
+    for item in planned:
         if item.topic != "cycles" or item.record is None:
             continue
         marker = item.record
