@@ -1,0 +1,55 @@
+"""What the loop tells the outside once a second, and reads off its consumer for free:
+open cycles, consumer lag, the heartbeat, and which input partitions are read to their end."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from confluent_kafka import Consumer
+from redis.exceptions import RedisError
+
+from portfolio_tx.health import beat
+from portfolio_tx.worker.cycles import TopicPartition
+from portfolio_tx.worker.stats import WorkerStats, record_consumer_lag
+
+
+def read_to_end(consumer: Consumer, topics: tuple[str, ...]) -> set[TopicPartition]:
+    """The assigned partitions of ``topics`` whose position is at the last stable offset
+    librdkafka last saw (no broker round trip)."""
+    assigned = [tp for tp in consumer.assignment() if tp.topic in topics]
+    caught_up = set()
+    for tp in consumer.position(assigned) if assigned else []:
+        _, high = consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
+        if high <= 0 or tp.offset >= high:
+            caught_up.add((tp.topic, tp.partition))
+    return caught_up
+
+
+def record_gauges(
+    stats: WorkerStats,
+    consumer: Consumer,
+    open_cycles: int,
+    heartbeat: tuple[redis.Redis, str] | None,
+    partitions: int,
+) -> None:
+    """Open cycles and consumer lag for the metrics endpoint, and the heartbeat that
+    ``portfolio-tx check`` reads (a Redis hiccup only counts an error)."""
+    stats.set_open_cycles(open_cycles)
+    record_consumer_lag(stats, consumer)
+    if heartbeat is None:
+        return
+    try:
+        beat(
+            heartbeat[0],
+            heartbeat[1],
+            ready=partitions > 0,
+            partitions=partitions,
+            decided=stats.decided,
+        )
+    except RedisError:
+        stats.record_redis_error("heartbeat")
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
