@@ -8,9 +8,10 @@ import json
 from pipeline import Pipeline
 from test_worker_worked_example import S, publish_worked_example
 
-from portfolio_tx.audit.replay import replay
 from portfolio_tx.audit.verify import verify
+from portfolio_tx.simulate import publish
 from portfolio_tx.store import RedisStateStore
+from portfolio_tx.upstream import Fault, SimConfig, Upstream, generate
 
 
 def _decided(pipeline: Pipeline) -> None:
@@ -42,23 +43,42 @@ def test_verify_names_the_session_and_field_of_a_corrupted_state(pipeline: Pipel
     assert shown.returncode == 1 and "cash" in shown.stdout
 
 
+def test_verify_exits_zero_on_a_healthy_simulated_run(pipeline: Pipeline) -> None:
+    upstream = _simulated(pipeline)
+    shown = pipeline.cli("verify")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert f"{len(upstream.session_ids)} sessions, {len(upstream.cycles)} cycles" in shown.stdout
+
+
+def _simulated(pipeline: Pipeline) -> Upstream:
+    upstream = generate(SimConfig(sessions=6, cycles=6, fault_rate=0.2, seed=9,
+                                  faults=tuple(f for f in Fault if f is not Fault.EXTRA_FILL)))
+    publish(upstream, pipeline.publisher, pipeline.settings.topics)
+    pipeline.run_worker(until_idle=3.0)
+    return upstream
+
+
 def test_replay_into_a_what_if_namespace_leaves_live_state_and_topic_alone(
     pipeline: Pipeline,
 ) -> None:
-    _decided(pipeline)
-    live_state = pipeline.store.raw_state(S)
-    live_outcomes = len(pipeline.outcomes(expected=6))
+    upstream = _simulated(pipeline)
+    sessions = upstream.session_ids
+    live_states = {s: pipeline.store.raw_state(s) for s in sessions}
+    live_outcomes = sorted((o.session_id, o.cycle_id, o.outcome, o.reason)
+                           for o in pipeline.outcomes(expected=len(upstream.cycles)))
+    assert len(live_outcomes) == len(upstream.cycles)
 
-    summary = replay(pipeline.settings, "what-if-" + pipeline.settings.redis_namespace,
-                     epsilon=0)
-    assert summary.committed == 4 and summary.discarded == {
-        "VALIDATION_FAILED": 1, "MISSING_MARK": 1,
-    }
-    what_if = RedisStateStore(pipeline.store.client, namespace=summary.namespace)
+    what_if = "what-if-" + pipeline.settings.redis_namespace
+    shown = pipeline.cli("replay", "--into", what_if, "--epsilon", "0")
     try:
-        assert what_if.load(S).state.equity == pipeline.store.load(S).state.equity
-        assert pipeline.store.raw_state(S) == live_state
-        assert len(pipeline.outcomes(expected=6)) == live_outcomes == 6
+        assert shown.returncode == 0, shown.stderr
+        assert f"replay into {what_if!r}" in shown.stdout and "committed" in shown.stdout
+        replayed = RedisStateStore(pipeline.store.client, namespace=what_if)
+        assert all(replayed.load(s).state.version > 0 for s in sessions)
+        assert {s: pipeline.store.raw_state(s) for s in sessions} == live_states
+        after = sorted((o.session_id, o.cycle_id, o.outcome, o.reason)
+                       for o in pipeline.outcomes(expected=len(live_outcomes)))
+        assert after == live_outcomes
     finally:
-        for key in pipeline.store.client.scan_iter(match=f"{summary.namespace}:*"):
+        for key in pipeline.store.client.scan_iter(match=f"{what_if}:*"):
             pipeline.store.client.delete(key)
