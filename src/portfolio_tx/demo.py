@@ -57,27 +57,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cycles", type=int, default=10, help="cycles per session (10)")
     group.add_argument("--fault-rate", type=float, default=0.15, help="faulty cycles (0.15)")
     group.add_argument("--seed", type=int, default=2026, help="simulator seed (2026)")
-    group.add_argument("--rate", type=float, default=400.0,
-                       help="records published per second, 0 = flat out (400)")
+    group.add_argument(
+        "--rate", type=float, default=400.0, help="records published per second, 0 = flat out (400)"
+    )
     group.add_argument("--partitions", type=int, default=3, help="partitions per topic (3)")
-    group.add_argument("--cycle-timeout", type=float, default=3.0,
-                       help="the worker's cycle timeout in seconds (3)")
+    group.add_argument(
+        "--cycle-timeout", type=float, default=3.0, help="the worker's cycle timeout in seconds (3)"
+    )
     group.add_argument("--quiet", action="store_true", help="no live outcome lines")
-    group.add_argument("--dashboard-port", type=int, default=8765,
-                       help="serve the live dashboard of the demo here, 0 = none (8765)")
-    group.add_argument("--cleanup", action="store_true",
-                       help="delete the demo's topics and Redis keys at the end (kept by "
-                       "default, to look around)")
+    group.add_argument(
+        "--dashboard-port",
+        type=int,
+        default=8765,
+        help="serve the live dashboard of the demo here, 0 = none (8765)",
+    )
+    group.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="delete the demo's topics and Redis keys at the end (kept by default, to look around)",
+    )
 
 
 def _reader(settings: Settings, topic: str) -> Any:
     """A read_committed consumer assigned to every partition of ``topic`` from the start."""
-    consumer = make_consumer({
-        "bootstrap.servers": settings.bootstrap_servers,
-        "group.id": f"portfolio-tx-demo-reader-{uuid.uuid4().hex[:8]}",
-        "isolation.level": "read_committed",
-        "enable.auto.commit": False,
-    })
+    consumer = make_consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"portfolio-tx-demo-reader-{uuid.uuid4().hex[:8]}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     return consumer
@@ -103,9 +113,13 @@ class OutcomeTail(threading.Thread):
                     if message.error() is not None:
                         continue
                     try:
-                        outcome = codec.decode(message.value(), topic=topic,
-                                               partition=message.partition(),
-                                               offset=message.offset(), expected=CycleOutcome)
+                        outcome = codec.decode(
+                            message.value(),
+                            topic=topic,
+                            partition=message.partition(),
+                            offset=message.offset(),
+                            expected=CycleOutcome,
+                        )
                     except DecodeError as exc:
                         print(f"  undecodable outcome: {exc}", flush=True)
                         continue
@@ -164,7 +178,10 @@ def _start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]
     with log_path.open("wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "portfolio_tx", "worker", "--log-level", "INFO"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
 
 
@@ -198,22 +215,33 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     prefix = args.topic_prefix or time.strftime("demo-%Y%m%d-%H%M%S.")
     name = prefix.rstrip(".")
     settings = replace(
-        settings, topics=TopicNames.with_prefix(prefix), group_id=args.group_id or name,
-        instance_id=f"{name}-worker", redis_namespace=args.redis_namespace or name,
+        settings,
+        topics=TopicNames.with_prefix(prefix),
+        group_id=args.group_id or name,
+        instance_id=f"{name}-worker",
+        redis_namespace=args.redis_namespace or name,
         cycle_timeout_s=args.cycle_timeout,
     )
-    config = SimConfig(sessions=args.sessions, cycles=args.cycles, fault_rate=args.fault_rate,
-                       seed=args.seed, cost_basis=settings.cost_basis,
-                       max_mark_age_s=settings.max_mark_age_s, start_ms=int(time.time() * 1000),
-                       session_prefix="s")
+    config = SimConfig(
+        sessions=args.sessions,
+        cycles=args.cycles,
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+        cost_basis=settings.cost_basis,
+        max_mark_age_s=settings.max_mark_age_s,
+        start_ms=int(time.time() * 1000),
+        session_prefix="s",
+    )
     print(f"portfolio-tx demo — Kafka {settings.bootstrap_servers}, Redis {settings.redis_url}")
     print(f"  topics {prefix}portfolio.* ({args.partitions} partitions), Redis namespace {name}")
     create_topics(settings.bootstrap_servers, settings.topics, args.partitions)
     store = connect_store(settings)
     log_path = Path(tempfile.gettempdir()) / f"portfolio-tx-{name}-worker.log"
     worker = _start_worker(settings, log_path)
-    print(f"  worker pid {worker.pid} starting (cycle timeout {args.cycle_timeout:g} s), "
-          f"log {log_path}")
+    print(
+        f"  worker pid {worker.pid} starting (cycle timeout {args.cycle_timeout:g} s), "
+        f"log {log_path}"
+    )
     tail = OutcomeTail(settings, args.sessions * args.cycles, quiet=args.quiet)
     dashboard = _start_dashboard(settings, args.dashboard_port, log_path)
     try:
@@ -222,26 +250,41 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         upstream = generate(config)
         tail.start()
-        print(f"  publishing {args.sessions} sessions × {args.cycles} cycles, fault rate "
-              f"{args.fault_rate:g}, {'flat out' if args.rate <= 0 else f'{args.rate:g}/s'}; "
-              "outcomes as the worker publishes them:\n")
-        publisher = Publisher(settings.bootstrap_servers, settings.topics,
-                              Codec(settings.schema_registry_url))
+        print(
+            f"  publishing {args.sessions} sessions × {args.cycles} cycles, fault rate "
+            f"{args.fault_rate:g}, {'flat out' if args.rate <= 0 else f'{args.rate:g}/s'}; "
+            "outcomes as the worker publishes them:\n"
+        )
+        publisher = Publisher(
+            settings.bootstrap_servers, settings.topics, Codec(settings.schema_registry_url)
+        )
         try:
             sent = publish(upstream, publisher, settings.topics, rate=args.rate)
         finally:
             publisher.close()
         tail.wait_for(len(upstream.cycles), timeout=60 + 2 * args.cycle_timeout, worker=worker)
         dead, headerless = read_dead_letters(settings, upstream.dead_letters)
-        differing = {s: d for s in upstream.session_ids
-                     if (d := state_differences(upstream.states[s], store.load(s).state))}
+        differing = {
+            s: d
+            for s in upstream.session_ids
+            if (d := state_differences(upstream.states[s], store.load(s).state))
+        }
     finally:
         exit_code = _stop_worker(worker)
         if tail.is_alive():
             tail.stop()
-    code = _report(upstream, tail, sent, rate=args.rate, dead=dead, headerless=headerless,
-                   differing=differing, exit_code=exit_code, log_path=log_path,
-                   settings=None if args.cleanup else settings)
+    code = _report(
+        upstream,
+        tail,
+        sent,
+        rate=args.rate,
+        dead=dead,
+        headerless=headerless,
+        differing=differing,
+        exit_code=exit_code,
+        log_path=log_path,
+        settings=None if args.cleanup else settings,
+    )
     if dashboard is not None:
         _linger(dashboard, args.dashboard_port)
     if args.cleanup:
@@ -258,9 +301,21 @@ def _start_dashboard(
     prefix = settings.topics.fills.removesuffix(TopicNames().fills)
     with log_path.with_suffix(".dashboard.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "portfolio_tx", "dashboard", "--port", str(port),
-             "--topic-prefix", prefix, "--bootstrap-servers", settings.bootstrap_servers],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "portfolio_tx",
+                "dashboard",
+                "--port",
+                str(port),
+                "--topic-prefix",
+                prefix,
+                "--bootstrap-servers",
+                settings.bootstrap_servers,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     print(f"  live dashboard: http://127.0.0.1:{port}/  (open it now)")
     return process
@@ -285,8 +340,16 @@ def _delete(settings: Settings, store: RedisStateStore) -> None:
 
 
 def _report(
-    upstream: Upstream, tail: OutcomeTail, sent: Published, *, rate: float, dead: int,
-    headerless: int, differing: dict[str, list[str]], exit_code: int | None, log_path: Path,
+    upstream: Upstream,
+    tail: OutcomeTail,
+    sent: Published,
+    *,
+    rate: float,
+    dead: int,
+    headerless: int,
+    differing: dict[str, list[str]],
+    exit_code: int | None,
+    log_path: Path,
     settings: Settings | None,
 ) -> int:
     """Print the summary; 0 when everything matched. ``settings`` (unless the demo cleans
@@ -294,8 +357,11 @@ def _report(
     seen = Counter(o.reason or COMMIT for o in tail.outcomes)
     per_cycle = Counter((o.session_id, o.cycle_id) for o in tail.outcomes)
     given = {(o.session_id, o.cycle_id): o.reason or COMMIT for o in tail.outcomes}
-    as_planned = sum(1 for c in upstream.cycles
-                     if given.get((c.session_id, c.cycle_id)) in (c.outcome, c.early_outcome))
+    as_planned = sum(
+        1
+        for c in upstream.cycles
+        if given.get((c.session_id, c.cycle_id)) in (c.outcome, c.early_outcome)
+    )
     once = len(per_cycle) == len(upstream.cycles) and all(n == 1 for n in per_cycle.values())
     elapsed = max(tail.last_at - sent.started, 1e-9)
     drained = tail.last_at - sent.started - sent.elapsed_s
@@ -329,7 +395,8 @@ def _report(
         lines.append(
             "  race (tolerated): the worker decides an extra-fill cycle once it holds the marker\n"
             "  and the announced fills (VALIDATION_FAILED) or one fill too many (COUNT_MISMATCH);\n"
-            "  events of the cycle that reach it after that are late, hence dead letters")
+            "  events of the cycle that reach it after that are late, hence dead letters"
+        )
     lines += [
         f"  faults injected: {faults or 'none'}",
         f"  {sent.records} events published in {sent.elapsed_s:.1f} s"
@@ -342,16 +409,21 @@ def _report(
     for session, problems in sorted(differing.items())[:5]:
         lines.append(f"  {session}: " + "; ".join(problems))
     ok = all(checks)
-    lines += ["", "RESULT: " + ("every outcome, dead letter and state is what the simulator "
-                                "expected" if ok else "the worker did NOT do what the simulator "
-                                "expected")]
+    lines += [
+        "",
+        "RESULT: "
+        + (
+            "every outcome, dead letter and state is what the simulator expected"
+            if ok
+            else "the worker did NOT do what the simulator expected"
+        ),
+    ]
     if settings is not None:
         prefix = settings.topics.fills.removesuffix(TopicNames().fills)
         lines += [
             f"  look around: portfolio-tx tail --topic-prefix {prefix} --from-beginning "
             "--idle-exit 2",
-            f"               portfolio-tx state s001 --redis-namespace "
-            f"{settings.redis_namespace}",
+            f"               portfolio-tx state s001 --redis-namespace {settings.redis_namespace}",
         ]
     print("\n".join(lines))
     return 0 if ok else 1

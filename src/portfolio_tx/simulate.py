@@ -82,25 +82,32 @@ def summary(upstream: Upstream, sent: Published) -> str:
         f"{sent.elapsed_s:.2f} s ({sent.per_second:.0f}/s)",
         f"faults injected: {faults}; corrections republished: {corrections}",
         "expected outcomes:",
-        *(f"  {outcome:<18} {upstream.expected[outcome]:>6}"
-          for outcome in outcome_order(dict(upstream.expected))),
+        *(
+            f"  {outcome:<18} {upstream.expected[outcome]:>6}"
+            for outcome in outcome_order(dict(upstream.expected))
+        ),
         f"expected dead letters: {upstream.dead_letters}; duplicates to skip: "
         f"{upstream.duplicates}",
     ]
     early = sum(1 for c in upstream.cycles if c.early_outcome)
     if early:
         most = upstream.dead_letter_bounds()[1]
-        lines.append(f"  (the {early} extra-fill cycles may be decided before their extra fill "
-                     f"arrives:\n   VALIDATION_FAILED instead, late events dead-lettered, up to "
-                     f"{most} in all)")
+        lines.append(
+            f"  (the {early} extra-fill cycles may be decided before their extra fill "
+            f"arrives:\n   VALIDATION_FAILED instead, late events dead-lettered, up to "
+            f"{most} in all)"
+        )
     return "\n".join(lines)
 
 
 def state_differences(expected: PortfolioState, actual: PortfolioState) -> list[str]:
     """What differs between two committed states (empty when they are the same)."""
     names = ("cash", "equity", "realized_pnl", "fees", "last_cycle", "version")
-    found = [f"{name}: expected {getattr(expected, name)}, got {getattr(actual, name)}"
-             for name in names if getattr(expected, name) != getattr(actual, name)]
+    found = [
+        f"{name}: expected {getattr(expected, name)}, got {getattr(actual, name)}"
+        for name in names
+        if getattr(expected, name) != getattr(actual, name)
+    ]
     for name in ("lots", "marks"):
         want, got = dict(getattr(expected, name)), dict(getattr(actual, name))
         if want != got:
@@ -116,7 +123,8 @@ def _faults(text: str) -> tuple[Fault, ...]:
         return tuple(Fault(name.strip()) for name in text.split(",") if name.strip())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(
-            f"{exc}; choose from {', '.join(f.value for f in Fault)}") from exc
+            f"{exc}; choose from {', '.join(f.value for f in Fault)}"
+        ) from exc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,25 +132,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sessions", type=int, default=20, help="trading sessions (20)")
     group.add_argument("--cycles", type=int, default=10, help="cycles per session (10)")
     group.add_argument("--symbols", type=int, default=5, help="symbols traded (5)")
-    group.add_argument("--fills-per-cycle", type=int, default=4,
-                       help="at most this many fills per cycle, 1..N (4)")
-    group.add_argument("--fault-rate", type=float, default=0.1,
-                       help="share of cycles with an injected fault (0.1)")
-    group.add_argument("--faults", type=_faults, default=tuple(Fault),
-                       help="comma-separated fault kinds, taken round-robin (all): "
-                       + ", ".join(f.value for f in Fault))
+    group.add_argument(
+        "--fills-per-cycle", type=int, default=4, help="at most this many fills per cycle, 1..N (4)"
+    )
+    group.add_argument(
+        "--fault-rate", type=float, default=0.1, help="share of cycles with an injected fault (0.1)"
+    )
+    group.add_argument(
+        "--faults",
+        type=_faults,
+        default=tuple(Fault),
+        help="comma-separated fault kinds, taken round-robin (all): "
+        + ", ".join(f.value for f in Fault),
+    )
     group.add_argument("--seed", type=int, help="random seed (default: from the clock)")
-    group.add_argument("--rate", type=float, default=0.0,
-                       help="records per second, 0 = as fast as possible (0)")
-    group.add_argument("--cost-basis", type=parse_cost_basis,
-                       help="fifo|average, as the worker's [PTX_COST_BASIS]")
-    group.add_argument("--max-mark-age", type=float,
-                       help="seconds, as the worker's, for the stale marks [PTX_MAX_MARK_AGE]")
-    group.add_argument("--session-prefix",
-                       help="session ids are PREFIX001…; default sim-HHMMSS- (a fresh set)")
+    group.add_argument(
+        "--rate", type=float, default=0.0, help="records per second, 0 = as fast as possible (0)"
+    )
+    group.add_argument(
+        "--cost-basis", type=parse_cost_basis, help="fifo|average, as the worker's [PTX_COST_BASIS]"
+    )
+    group.add_argument(
+        "--max-mark-age",
+        type=float,
+        help="seconds, as the worker's, for the stale marks [PTX_MAX_MARK_AGE]",
+    )
+    group.add_argument(
+        "--session-prefix", help="session ids are PREFIX001…; default sim-HHMMSS- (a fresh set)"
+    )
     group.add_argument("--start-ms", type=int, help="first timestamp, epoch ms (default: now)")
-    group.add_argument("--no-corrections", dest="corrections", action="store_false",
-                       help="do not republish discarded cycles under the next cycle id")
+    group.add_argument(
+        "--no-corrections",
+        dest="corrections",
+        action="store_false",
+        help="do not republish discarded cycles under the next cycle id",
+    )
     group.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -170,26 +194,31 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"--rate {args.rate} must not be negative")
     config = config_from(args, settings)
     check_copartitioned(settings.bootstrap_servers, settings.topics)
-    publisher = Publisher(settings.bootstrap_servers, settings.topics,
-                          Codec(settings.schema_registry_url))
+    publisher = Publisher(
+        settings.bootstrap_servers, settings.topics, Codec(settings.schema_registry_url)
+    )
     upstream = generate(config)
     try:
         sent = publish(upstream, publisher, settings.topics, rate=args.rate)
     finally:
         publisher.close()
     if args.json:
-        print(json.dumps({
-            "cycles": len(upstream.cycles),
-            "records": sent.records,
-            "malformed": sent.raw,
-            "elapsed_s": round(sent.elapsed_s, 3),
-            "expected": dict(upstream.expected),
-            "dead_letters": upstream.dead_letters,
-            "dead_letters_at_most": upstream.dead_letter_bounds()[1],
-            "duplicates": upstream.duplicates,
-            "seed": config.seed,
-            "session_prefix": config.session_prefix,
-        }))
+        print(
+            json.dumps(
+                {
+                    "cycles": len(upstream.cycles),
+                    "records": sent.records,
+                    "malformed": sent.raw,
+                    "elapsed_s": round(sent.elapsed_s, 3),
+                    "expected": dict(upstream.expected),
+                    "dead_letters": upstream.dead_letters,
+                    "dead_letters_at_most": upstream.dead_letter_bounds()[1],
+                    "duplicates": upstream.duplicates,
+                    "seed": config.seed,
+                    "session_prefix": config.session_prefix,
+                }
+            )
+        )
     else:
         print(summary(upstream, sent))
     return 0

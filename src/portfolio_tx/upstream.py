@@ -55,8 +55,18 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in epoch ms: the default start of
 COMMIT = ledger.OutcomeKind.COMMIT.value
 VALIDATION_FAILED = ledger.DiscardReason.VALIDATION_FAILED.value
 PRICE_QUANTUM, QUANTITY_QUANTUM, CENT = Decimal("1e-8"), Decimal("1e-6"), Decimal("0.01")
-_MAJORS = (("BTC", "60000"), ("ETH", "3000"), ("SOL", "150"), ("BNB", "600"), ("XRP", "0.6"),
-           ("ADA", "0.45"), ("DOGE", "0.15"), ("AVAX", "35"), ("DOT", "7"), ("LINK", "15"))
+_MAJORS = (
+    ("BTC", "60000"),
+    ("ETH", "3000"),
+    ("SOL", "150"),
+    ("BNB", "600"),
+    ("XRP", "0.6"),
+    ("ADA", "0.45"),
+    ("DOGE", "0.15"),
+    ("AVAX", "35"),
+    ("DOT", "7"),
+    ("LINK", "15"),
+)
 
 
 class Fault(StrEnum):
@@ -73,10 +83,14 @@ class Fault(StrEnum):
 
 
 OUTCOME_OF = {
-    Fault.WRONG_REALIZED: VALIDATION_FAILED, Fault.MISSING_MARK: "MISSING_MARK",
-    Fault.STALE_MARK: "STALE_MARK", Fault.MISSING_FILL: "INCOMPLETE",
-    Fault.DUPLICATE_FILL: COMMIT, Fault.EXTRA_FILL: "COUNT_MISMATCH",
-    Fault.MALFORMED: "INCOMPLETE", Fault.INVALID_FILL: "INVALID_EVENT",
+    Fault.WRONG_REALIZED: VALIDATION_FAILED,
+    Fault.MISSING_MARK: "MISSING_MARK",
+    Fault.STALE_MARK: "STALE_MARK",
+    Fault.MISSING_FILL: "INCOMPLETE",
+    Fault.DUPLICATE_FILL: COMMIT,
+    Fault.EXTRA_FILL: "COUNT_MISMATCH",
+    Fault.MALFORMED: "INCOMPLETE",
+    Fault.INVALID_FILL: "INVALID_EVENT",
 }
 DEAD_LETTERS_OF = {Fault.MALFORMED: 1, Fault.INVALID_FILL: 1}
 
@@ -186,9 +200,13 @@ class Upstream:
         give or take the extra-fill cycles it may decide early."""
         early = Counter(c.early_outcome for c in self.cycles if c.early_outcome)
         moved = Counter(c.outcome for c in self.cycles if c.early_outcome)
-        return {outcome: (self.expected[outcome] - moved[outcome],
-                          self.expected[outcome] + early[outcome])
-                for outcome in sorted(set(self.expected) | set(early))}
+        return {
+            outcome: (
+                self.expected[outcome] - moved[outcome],
+                self.expected[outcome] + early[outcome],
+            )
+            for outcome in sorted(set(self.expected) | set(early))
+        }
 
     def dead_letter_bounds(self) -> tuple[int, int]:
         """The fewest and the most dead letters: early decisions make some events late."""
@@ -198,11 +216,16 @@ class Upstream:
         """How outcome counts and a dead-letter count differ from the expectation, within
         ``bounds`` and ``dead_letter_bounds``; empty when they match."""
         bounds = self.bounds()
-        found = [f"{outcome}: expected {self.expected[outcome]}, saw {seen.get(outcome, 0)}"
-                 for outcome, (low, high) in bounds.items()
-                 if not low <= seen.get(outcome, 0) <= high]
-        found += [f"{outcome}: not expected, saw {n}" for outcome, n in seen.items()
-                  if n and outcome not in bounds]
+        found = [
+            f"{outcome}: expected {self.expected[outcome]}, saw {seen.get(outcome, 0)}"
+            for outcome, (low, high) in bounds.items()
+            if not low <= seen.get(outcome, 0) <= high
+        ]
+        found += [
+            f"{outcome}: not expected, saw {n}"
+            for outcome, n in seen.items()
+            if n and outcome not in bounds
+        ]
         if sum(seen.values()) != len(self.cycles):
             found.append(f"{sum(seen.values())} outcomes for {len(self.cycles)} cycles")
         low, high = self.dead_letter_bounds()
@@ -238,18 +261,24 @@ class Upstream:
                 fault = self.config.faults[self._faults % len(self.config.faults)]
                 self._faults += 1
             if fault in (Fault.MISSING_MARK, Fault.STALE_MARK):
-                content = content._replace(fills=(*content.fills, self._listing(
-                    session_id, cycle_id, state)))
-            items, counts, staged, unmarked = self._build(session_id, cycle_id, state, content,
-                                                          fault)
+                content = content._replace(
+                    fills=(*content.fills, self._listing(session_id, cycle_id, state))
+                )
+            items, counts, staged, unmarked = self._build(
+                session_id, cycle_id, state, content, fault
+            )
             for kind, value in items:
                 yield self._emit(session_id, kind, value)
             marker = CycleMarker(session_id, cycle_id, *counts, self._tick())
             extra = fault is Fault.EXTRA_FILL
             cycle = PlannedCycle(
-                session_id, cycle_id, fault, OUTCOME_OF[fault] if fault else COMMIT,
+                session_id,
+                cycle_id,
+                fault,
+                OUTCOME_OF[fault] if fault else COMMIT,
                 content.origin if content.origin != cycle_id else None,
-                VALIDATION_FAILED if extra else None, counts[1] + 1 if extra else 0,
+                VALIDATION_FAILED if extra else None,
+                counts[1] + 1 if extra else 0,
             )
             self._settle(cycle, self._decide(staged, cycle_id, unmarked))
             committed = cycle.outcome == COMMIT
@@ -338,13 +367,23 @@ class Upstream:
         return _Content(tuple(fills), tuple(cash), cycle_id)
 
     @exact
-    def _fill(self, session_id: str, cycle_id: int, n: int, symbol: str, side: Side,
-              quantity: Decimal) -> Fill:
+    def _fill(
+        self, session_id: str, cycle_id: int, n: int, symbol: str, side: Side, quantity: Decimal
+    ) -> Fill:
         price = _decimal(self._prices[symbol] * D(self._rng.uniform(0.998, 1.002)))
         quantity = max(QUANTITY_QUANTUM, quantity.quantize(QUANTITY_QUANTUM, ROUND_DOWN))
         fee = (quantity * price * Decimal("0.0004")).quantize(PRICE_QUANTUM)
-        return Fill(f"{session_id}-c{cycle_id}-f{n}", session_id, cycle_id, symbol, side,
-                    quantity, price, fee, 0)
+        return Fill(
+            f"{session_id}-c{cycle_id}-f{n}",
+            session_id,
+            cycle_id,
+            symbol,
+            side,
+            quantity,
+            price,
+            fee,
+            0,
+        )
 
     def _listing(self, session_id: str, cycle_id: int, state: PortfolioState) -> Fill:
         """A BUY of a symbol nobody has marked yet (the missing- and stale-mark faults)."""
@@ -356,7 +395,11 @@ class Upstream:
 
     @exact
     def _build(
-        self, session_id: str, cycle_id: int, state: PortfolioState, content: _Content,
+        self,
+        session_id: str,
+        cycle_id: int,
+        state: PortfolioState,
+        content: _Content,
         fault: Fault | None,
     ) -> tuple[list[tuple[str, object]], tuple[int, int], StagedCycle, str | None]:
         """The cycle's records before its marker, the marker's counts, the staged cycle the
@@ -368,17 +411,35 @@ class Upstream:
             before = staged.ledger_realized
             staged = ledger.stage_fill(staged, f.symbol, f.side, f.quantity, f.price, f.fee)
             realized[f.symbol] = realized.get(f.symbol, ZERO) + staged.ledger_realized - before
-        reports = [PnlEvent(f"{session_id}-c{cycle_id}-r{n}", session_id, cycle_id,
-                            PnlKind.REALIZED, ledger.to_wire(amount), 0, symbol)
-                   for n, (symbol, amount) in enumerate(sorted(realized.items()), 1) if amount]
+        reports = [
+            PnlEvent(
+                f"{session_id}-c{cycle_id}-r{n}",
+                session_id,
+                cycle_id,
+                PnlKind.REALIZED,
+                ledger.to_wire(amount),
+                0,
+                symbol,
+            )
+            for n, (symbol, amount) in enumerate(sorted(realized.items()), 1)
+            if amount
+        ]
         if fault in (Fault.WRONG_REALIZED, Fault.EXTRA_FILL):
             off = (ledger.epsilon_for(state.equity) * D(rng.uniform(20, 100))).quantize(CENT)
-            wrong = reports[0] if reports else PnlEvent(
-                f"{session_id}-c{cycle_id}-r0", session_id, cycle_id, PnlKind.REALIZED, ZERO, 0)
+            wrong = (
+                reports[0]
+                if reports
+                else PnlEvent(
+                    f"{session_id}-c{cycle_id}-r0", session_id, cycle_id, PnlKind.REALIZED, ZERO, 0
+                )
+            )
             reports = [replace(wrong, amount=wrong.amount + rng.choice((off, -off))), *reports[1:]]
-        pnl = reports + [PnlEvent(f"{session_id}-c{cycle_id}-p{n}", session_id, cycle_id, kind,
-                                  amount, 0, symbol)
-                         for n, (kind, amount, symbol) in enumerate(content.cash, 1)]
+        pnl = reports + [
+            PnlEvent(
+                f"{session_id}-c{cycle_id}-p{n}", session_id, cycle_id, kind, amount, 0, symbol
+            )
+            for n, (kind, amount, symbol) in enumerate(content.cash, 1)
+        ]
         for event in pnl:
             staged = ledger.stage_pnl(staged, event.kind, event.amount)
         sent: list[tuple[str, object]] = [("fill", f) for f in fills]

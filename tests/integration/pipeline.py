@@ -40,17 +40,43 @@ class Pipeline:
     # -- upstream --------------------------------------------------------------------------
 
     def fill(
-        self, session: str, cycle: int, symbol: str, side: str, qty: str, price: str, fee: str,
-        *, event_id: str | None = None, ts: int = T0,
+        self,
+        session: str,
+        cycle: int,
+        symbol: str,
+        side: str,
+        qty: str,
+        price: str,
+        fee: str,
+        *,
+        event_id: str | None = None,
+        ts: int = T0,
     ) -> str:
         event_id = event_id or f"f-{next(self._ids)}"
-        self.publisher.publish(Fill(event_id, session, cycle, symbol, Side(side),
-                                    Decimal(qty), Decimal(price), Decimal(fee), ts))
+        self.publisher.publish(
+            Fill(
+                event_id,
+                session,
+                cycle,
+                symbol,
+                Side(side),
+                Decimal(qty),
+                Decimal(price),
+                Decimal(fee),
+                ts,
+            )
+        )
         return event_id
 
     def pnl(
-        self, session: str, cycle: int, kind: str, amount: str,
-        *, event_id: str | None = None, ts: int = T0,
+        self,
+        session: str,
+        cycle: int,
+        kind: str,
+        amount: str,
+        *,
+        event_id: str | None = None,
+        ts: int = T0,
     ) -> str:
         event_id = event_id or f"p-{next(self._ids)}"
         event = PnlEvent(event_id, session, cycle, PnlKind(kind), Decimal(amount), ts)
@@ -92,14 +118,21 @@ class Pipeline:
 
     def cli(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "portfolio_tx", *args], env=self.env(**extra),
-            capture_output=True, text=True, timeout=120, check=False,
+            [sys.executable, "-m", "portfolio_tx", *args],
+            env=self.env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
     def spawn_worker(self, **extra: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "portfolio_tx", "worker"], env=self.env(**extra),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "portfolio_tx", "worker"],
+            env=self.env(**extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     # -- reading back ----------------------------------------------------------------------
@@ -107,13 +140,15 @@ class Pipeline:
     def read(self, topic: str, expected: int, timeout: float = 60.0) -> list[Any]:
         """Every record of ``topic`` as a read_committed reader sees it; waits for
         ``expected`` records, then keeps reading briefly so that extra ones show up."""
-        consumer = Consumer({
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            "group.id": f"{self.settings.group_id}-reader-{time.monotonic_ns()}",
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        })
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.bootstrap_servers,
+                "group.id": f"{self.settings.group_id}-reader-{time.monotonic_ns()}",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         meta = consumer.list_topics(topic, timeout=10)
         consumer.assign([TopicPartition(topic, p, -2) for p in meta.topics[topic].partitions])
         records: list[Any] = []
@@ -135,8 +170,13 @@ class Pipeline:
     def outcomes(self, expected: int, timeout: float = 60.0) -> list[CycleOutcome]:
         topic = self.settings.topics.commits
         return [
-            self.codec.decode(m.value(), topic=topic, partition=m.partition(), offset=m.offset(),
-                              expected=CycleOutcome)
+            self.codec.decode(
+                m.value(),
+                topic=topic,
+                partition=m.partition(),
+                offset=m.offset(),
+                expected=CycleOutcome,
+            )
             for m in self.read(topic, expected, timeout)
         ]
 

@@ -51,8 +51,15 @@ def test_verify_exits_zero_on_a_healthy_simulated_run(pipeline: Pipeline) -> Non
 
 
 def _simulated(pipeline: Pipeline) -> Upstream:
-    upstream = generate(SimConfig(sessions=6, cycles=6, fault_rate=0.2, seed=9,
-                                  faults=tuple(f for f in Fault if f is not Fault.EXTRA_FILL)))
+    upstream = generate(
+        SimConfig(
+            sessions=6,
+            cycles=6,
+            fault_rate=0.2,
+            seed=9,
+            faults=tuple(f for f in Fault if f is not Fault.EXTRA_FILL),
+        )
+    )
     publish(upstream, pipeline.publisher, pipeline.settings.topics)
     pipeline.run_worker(until_idle=3.0)
     return upstream
@@ -64,8 +71,10 @@ def test_replay_into_a_what_if_namespace_leaves_live_state_and_topic_alone(
     upstream = _simulated(pipeline)
     sessions = upstream.session_ids
     live_states = {s: pipeline.store.raw_state(s) for s in sessions}
-    live_outcomes = sorted((o.session_id, o.cycle_id, o.outcome, o.reason)
-                           for o in pipeline.outcomes(expected=len(upstream.cycles)))
+    live_outcomes = sorted(
+        (o.session_id, o.cycle_id, o.outcome, o.reason)
+        for o in pipeline.outcomes(expected=len(upstream.cycles))
+    )
     assert len(live_outcomes) == len(upstream.cycles)
 
     what_if = "what-if-" + pipeline.settings.redis_namespace
@@ -76,8 +85,10 @@ def test_replay_into_a_what_if_namespace_leaves_live_state_and_topic_alone(
         replayed = RedisStateStore(pipeline.store.client, namespace=what_if)
         assert all(replayed.load(s).state.version > 0 for s in sessions)
         assert {s: pipeline.store.raw_state(s) for s in sessions} == live_states
-        after = sorted((o.session_id, o.cycle_id, o.outcome, o.reason)
-                       for o in pipeline.outcomes(expected=len(live_outcomes)))
+        after = sorted(
+            (o.session_id, o.cycle_id, o.outcome, o.reason)
+            for o in pipeline.outcomes(expected=len(live_outcomes))
+        )
         assert after == live_outcomes
     finally:
         for key in pipeline.store.client.scan_iter(match=f"{what_if}:*"):

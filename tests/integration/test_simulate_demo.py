@@ -18,10 +18,16 @@ def test_the_worker_decides_a_simulated_stream_exactly_as_the_simulator_expects(
     pipeline: Pipeline,
 ) -> None:
     settings = pipeline.settings
-    upstream = generate(SimConfig(
-        sessions=8, cycles=8, fault_rate=0.3, seed=20, cost_basis=settings.cost_basis,
-        max_mark_age_s=settings.max_mark_age_s,
-    ))
+    upstream = generate(
+        SimConfig(
+            sessions=8,
+            cycles=8,
+            fault_rate=0.3,
+            seed=20,
+            cost_basis=settings.cost_basis,
+            max_mark_age_s=settings.max_mark_age_s,
+        )
+    )
     publish(upstream, pipeline.publisher, settings.topics)
     assert set(upstream.faults_injected()) == {fault.value for fault in Fault}
 
@@ -54,8 +60,20 @@ def test_the_worker_decides_a_simulated_stream_exactly_as_the_simulator_expects(
 
 
 def test_simulate_command_publishes_a_stream_and_says_what_to_expect(pipeline: Pipeline) -> None:
-    done = pipeline.cli("simulate", "--sessions", "3", "--cycles", "3", "--fault-rate", "0",
-                        "--seed", "1", "--session-prefix", "cli-", "--json")
+    done = pipeline.cli(
+        "simulate",
+        "--sessions",
+        "3",
+        "--cycles",
+        "3",
+        "--fault-rate",
+        "0",
+        "--seed",
+        "1",
+        "--session-prefix",
+        "cli-",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["expected"] == {COMMIT: 9} and summary["dead_letters"] == 0
@@ -67,10 +85,24 @@ def test_simulate_command_publishes_a_stream_and_says_what_to_expect(pipeline: P
 
 def test_demo_runs_the_pipeline_end_to_end_and_reports_a_match(pipeline: Pipeline) -> None:
     prefix = pipeline.settings.topics.fills.removesuffix("portfolio.fills")
-    done = pipeline.cli("demo", "--topic-prefix", prefix, "--sessions", "4", "--cycles", "4",
-                        "--fault-rate", "0.4", "--rate", "0", "--quiet", "--cleanup")
+    done = pipeline.cli(
+        "demo",
+        "--topic-prefix",
+        prefix,
+        "--sessions",
+        "4",
+        "--cycles",
+        "4",
+        "--fault-rate",
+        "0.4",
+        "--rate",
+        "0",
+        "--quiet",
+        "--cleanup",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "RESULT: every outcome, dead letter and state is what the simulator expected" in (
-        done.stdout)
+        done.stdout
+    )
     assert "worker exit on SIGTERM         0         0   ok" in done.stdout
     assert "deleted the demo's topics" in done.stdout

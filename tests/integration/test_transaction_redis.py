@@ -27,8 +27,10 @@ def test_worked_example_through_the_library_against_redis(store: RedisStateStore
         assert tx.commit({BTC: Decimal("50500")})
         assert tx.decision and tx.decision.delta == 0 and tx.decision.epsilon == Decimal("1.00")
     assert store.get_latest_cash_equity(s) == {
-        "cash_balance": Decimal("49975"), "total_equity": Decimal("100475"),
-        "total_fees": Decimal("25"), "total_realized_pnl": Decimal("0"),
+        "cash_balance": Decimal("49975"),
+        "total_equity": Decimal("100475"),
+        "total_fees": Decimal("25"),
+        "total_realized_pnl": Decimal("0"),
     }
     with portfolio_transaction(store, s, cycle_id=2) as tx:
         tx.stage_fill(BTC, "SELL", "0.4", "52000", "10.4")
@@ -36,8 +38,10 @@ def test_worked_example_through_the_library_against_redis(store: RedisStateStore
         assert tx.commit({BTC: "51000"})
         assert tx.decision and tx.decision.epsilon == Decimal("10.0475")
     assert store.get_latest_cash_equity(s) == {
-        "cash_balance": Decimal("70764.6"), "total_equity": Decimal("101364.6"),
-        "total_fees": Decimal("35.4"), "total_realized_pnl": Decimal("800"),
+        "cash_balance": Decimal("70764.6"),
+        "total_equity": Decimal("101364.6"),
+        "total_fees": Decimal("35.4"),
+        "total_realized_pnl": Decimal("800"),
     }
     before = store.raw_state(s)
     with portfolio_transaction(store, s, cycle_id=3) as tx:
@@ -53,12 +57,18 @@ def test_worked_example_through_the_library_against_redis(store: RedisStateStore
         tx.stage_realized_pnl_delta("-600")
         assert tx.commit({BTC: "48000"})
     assert store.get_latest_cash_equity(s) == {
-        "cash_balance": Decimal("119754.8"), "total_equity": Decimal("100554.8"),
-        "total_fees": Decimal("45.2"), "total_realized_pnl": Decimal("200"),
+        "cash_balance": Decimal("119754.8"),
+        "total_equity": Decimal("100554.8"),
+        "total_fees": Decimal("45.2"),
+        "total_realized_pnl": Decimal("200"),
     }
     assert store.get_positions(s) == [
-        {"symbol": BTC, "quantity": Decimal("-0.4"), "entry_price": Decimal("49000"),
-         "current_price": Decimal("48000")}
+        {
+            "symbol": BTC,
+            "quantity": Decimal("-0.4"),
+            "entry_price": Decimal("49000"),
+            "current_price": Decimal("48000"),
+        }
     ]
     for cycle, marks in ((5, {BTC: "47500"}), (6, {BTC: "47500", ETH: "3100"})):
         with portfolio_transaction(store, s, cycle_id=cycle) as tx:
@@ -71,12 +81,18 @@ def test_worked_example_through_the_library_against_redis(store: RedisStateStore
         if cycle == 5:
             assert tx.decision and tx.decision.reason is DiscardReason.MISSING_MARK
     assert store.get_latest_cash_equity(s) == {
-        "cash_balance": Decimal("70934.6"), "total_equity": Decimal("101934.6"),
-        "total_fees": Decimal("52.9"), "total_realized_pnl": Decimal("987.5"),
+        "cash_balance": Decimal("70934.6"),
+        "total_equity": Decimal("101934.6"),
+        "total_fees": Decimal("52.9"),
+        "total_realized_pnl": Decimal("987.5"),
     }
     assert store.get_positions(s) == [
-        {"symbol": ETH, "quantity": Decimal("10"), "entry_price": Decimal("3000"),
-         "current_price": Decimal("3100")}
+        {
+            "symbol": ETH,
+            "quantity": Decimal("10"),
+            "entry_price": Decimal("3000"),
+            "current_price": Decimal("3100"),
+        }
     ]
     snapshot = store.load(s)
     assert snapshot.state.last_cycle == 6 and snapshot.last_decided == 6
@@ -97,7 +113,9 @@ def test_successful_commit_writes_state_and_positions(store: RedisStateStore) ->
     prev = store.get_latest_cash_equity("s-1")
     assert prev is not None
     with portfolio_transaction(
-        state_store=store, previous_equity=prev["total_equity"], session_id="s-1",
+        state_store=store,
+        previous_equity=prev["total_equity"],
+        session_id="s-1",
         portfolio_manager=object(),
     ) as tx:
         tx.stage_cash_delta(Decimal("-1000"), fees=Decimal("5"))
@@ -105,8 +123,10 @@ def test_successful_commit_writes_state_and_positions(store: RedisStateStore) ->
         tx.stage_realized_pnl_delta(Decimal("0"))
         assert tx.commit({BTC: Decimal("51000")}) is True
     assert store.get_latest_cash_equity("s-1") == {
-        "cash_balance": Decimal("8995"), "total_equity": Decimal("10015"),
-        "total_fees": Decimal("5"), "total_realized_pnl": Decimal("0"),
+        "cash_balance": Decimal("8995"),
+        "total_equity": Decimal("10015"),
+        "total_fees": Decimal("5"),
+        "total_realized_pnl": Decimal("0"),
     }
     assert store.get_positions("s-1")[0]["current_price"] == Decimal("51000")
 

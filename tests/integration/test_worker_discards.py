@@ -71,7 +71,8 @@ def test_each_faulty_cycle_gets_its_discard_reason(pipeline: Pipeline) -> None:
     assert any("quantity must be positive" in e for e in errors)
     assert sum("cannot decode record" in e for e in errors) == 2
     assert {dict(x.headers())["source.topic"].decode() for x in letters} == {
-        p.settings.topics.fills, p.settings.topics.pnl,
+        p.settings.topics.fills,
+        p.settings.topics.pnl,
     }
 
 
@@ -100,12 +101,14 @@ def test_worker_refuses_non_copartitioned_topics_with_one_line(
     create_topics(bootstrap_servers, other, 3)
     pipeline, cleanup = make_pipeline(bootstrap_servers, redis_url, topic_prefix + "y.")
     try:
-        env = pipeline.env(
-            PTX_TOPIC_PREFIX=topic_prefix, PTX_TOPIC_PNL=other.pnl
-        )
+        env = pipeline.env(PTX_TOPIC_PREFIX=topic_prefix, PTX_TOPIC_PNL=other.pnl)
         done = subprocess.run(
-            [sys.executable, "-m", "portfolio_tx", "worker"], env=env,
-            capture_output=True, text=True, timeout=60, check=False,
+            [sys.executable, "-m", "portfolio_tx", "worker"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     finally:
         cleanup()

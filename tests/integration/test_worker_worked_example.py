@@ -52,7 +52,8 @@ def test_worked_example_through_kafka_gives_exactly_the_six_outcomes(pipeline: P
     publish_worked_example(pipeline)
     stats = pipeline.run_worker(max_cycles=6)
     assert stats.committed == 4 and dict(stats.discarded) == {
-        "VALIDATION_FAILED": 1, "MISSING_MARK": 1,
+        "VALIDATION_FAILED": 1,
+        "MISSING_MARK": 1,
     }
     outcomes = pipeline.outcomes(expected=6)
     assert [(o.cycle_id, o.outcome, o.reason) for o in outcomes] == [
@@ -70,7 +71,10 @@ def test_worked_example_through_kafka_gives_exactly_the_six_outcomes(pipeline: P
     assert by_cycle[4].cash == Decimal("119754.8") and by_cycle[4].total == Decimal("100554.8")
     last = by_cycle[6]
     assert (last.cash, last.total, last.realized_pnl, last.fees) == (
-        Decimal("70934.6"), Decimal("101934.6"), Decimal("987.5"), Decimal("52.9"),
+        Decimal("70934.6"),
+        Decimal("101934.6"),
+        Decimal("987.5"),
+        Decimal("52.9"),
     )
     assert [(p.symbol, p.quantity, p.avg_entry_price, p.mark_price) for p in last.positions] == [
         (ETH, Decimal("10"), Decimal("3000"), Decimal("3100"))
@@ -86,9 +90,7 @@ def test_worked_example_through_kafka_gives_exactly_the_six_outcomes(pipeline: P
         "equity": "101934.6",
         "realized_pnl": "987.5",
         "fees": "52.9",
-        "positions": {
-            ETH: {"quantity": "10", "avg_entry_price": "3000", "mark_price": "3100"}
-        },
+        "positions": {ETH: {"quantity": "10", "avg_entry_price": "3000", "mark_price": "3100"}},
     }
 
 

@@ -19,9 +19,7 @@ def test_open_partial_close_and_full_close_to_exactly_zero() -> None:
         opened, [("X", "SELL", "1", "110", "0")], [("REALIZED", "10")], {"X": "110"}
     )
     assert partial.committed and position(partial.state, "X") == (2, 100)
-    closed = run_cycle(
-        partial.state, [("X", "SELL", "2", "90", "0")], [("REALIZED", "-20")], {}
-    )
+    closed = run_cycle(partial.state, [("X", "SELL", "2", "90", "0")], [("REALIZED", "-20")], {})
     assert closed.committed and closed.delta == 0
     assert position(closed.state, "X") is None and "X" not in closed.state.lots
     assert closed.state.realized_pnl == -10
@@ -115,9 +113,7 @@ def test_epsilon_is_one_below_ten_thousand_and_a_basis_point_above() -> None:
     assert ledger.epsilon_for(D("2500000"), D("0")) == 0
 
 
-@pytest.mark.parametrize(
-    ("quantity", "price"), [("0", "1"), ("-1", "1"), ("1", "0"), ("1", "-5")]
-)
+@pytest.mark.parametrize(("quantity", "price"), [("0", "1"), ("-1", "1"), ("1", "0"), ("1", "-5")])
 def test_fill_with_non_positive_quantity_or_price_is_rejected(quantity: str, price: str) -> None:
     with pytest.raises(ValidationError):
         ledger.stage_fill(ledger.open_cycle(FUNDED), "X", Side.BUY, D(quantity), D(price), D(0))

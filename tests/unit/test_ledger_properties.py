@@ -15,9 +15,7 @@ SYMBOLS = ("BTC", "ETH", "SOL")
 
 
 def _decimal(low: int, high: int, places: int) -> st.SearchStrategy[Decimal]:
-    return st.builds(
-        lambda n, k: D(n).scaleb(-k), st.integers(low, high), st.integers(0, places)
-    )
+    return st.builds(lambda n, k: D(n).scaleb(-k), st.integers(low, high), st.integers(0, places))
 
 
 quantities = _decimal(1, 10**7, 8)
@@ -40,16 +38,14 @@ cycles = st.builds(
         st.tuples(st.sampled_from(SYMBOLS), st.sampled_from(list(Side)), quantities, prices, fees),
         max_size=6,
     ).map(tuple),
-    transfers=st.lists(_decimal(-10**6, 10**8, 2), max_size=2).map(tuple),
-    funding=st.lists(_decimal(-10**4, 10**4, 4), max_size=2).map(tuple),
+    transfers=st.lists(_decimal(-(10**6), 10**8, 2), max_size=2).map(tuple),
+    funding=st.lists(_decimal(-(10**4), 10**4, 4), max_size=2).map(tuple),
     marks=st.fixed_dictionaries({symbol: prices for symbol in SYMBOLS}),
     report_parts=st.integers(1, 3),
 )
 
 
-def _stage(
-    state: PortfolioState, spec: CycleSpec, basis: CostBasis
-) -> ledger.StagedCycle:
+def _stage(state: PortfolioState, spec: CycleSpec, basis: CostBasis) -> ledger.StagedCycle:
     staged = ledger.open_cycle(state, basis)
     for amount in spec.transfers:
         staged = ledger.stage_pnl(staged, PnlKind.TRANSFER, amount)

@@ -73,14 +73,25 @@ def replay(items: list[Planned], basis: CostBasis, max_age_ms: int) -> Replay:
         elif isinstance(record, PnlEvent):
             cycles[(record.session_id, record.cycle_id)].pnl.setdefault(record.event_id, record)
         else:
-            decide_cycle(result, record, cycles.pop((record.session_id, record.cycle_id),
-                                                    _Cycle()), marks, basis, max_age_ms)
+            decide_cycle(
+                result,
+                record,
+                cycles.pop((record.session_id, record.cycle_id), _Cycle()),
+                marks,
+                basis,
+                max_age_ms,
+            )
     return result
 
 
-def decide_cycle(result: Replay, marker: CycleMarker, cycle: _Cycle,
-                 marks: dict[str, list[tuple[int, Decimal]]], basis: CostBasis,
-                 max_age_ms: int) -> None:
+def decide_cycle(
+    result: Replay,
+    marker: CycleMarker,
+    cycle: _Cycle,
+    marks: dict[str, list[tuple[int, Decimal]]],
+    basis: CostBasis,
+    max_age_ms: int,
+) -> None:
     base = result.states[marker.session_id]
     fills = len(cycle.fills) + len(cycle.invalid)
     reason: Reason | None = None
@@ -109,11 +120,15 @@ def decide_cycle(result: Replay, marker: CycleMarker, cycle: _Cycle,
             valued[symbol] = max(known)[1]
         if reason is not None:
             break
-    decision = (discard(base, reason) if reason is not None
-                else decide(staged, valued, cycle_id=marker.cycle_id))
+    decision = (
+        discard(base, reason)
+        if reason is not None
+        else decide(staged, valued, cycle_id=marker.cycle_id)
+    )
     result.decisions.append((decision, reconciles(staged)))
     result.outcomes[(marker.session_id, marker.cycle_id)] = (
-        decision.reason.value if decision.reason else COMMIT)
+        decision.reason.value if decision.reason else COMMIT
+    )
     result.states[marker.session_id] = decision.state
 
 
@@ -138,10 +153,17 @@ def test_an_upstream_is_iterated_once() -> None:
         list(upstream)
 
 
-@pytest.mark.parametrize("bad", [
-    {"sessions": 0}, {"cycles": 0}, {"fills_per_cycle": 0}, {"fault_rate": 1.5},
-    {"fault_rate": 0.5, "faults": ()}, {"max_mark_age_s": 0},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"sessions": 0},
+        {"cycles": 0},
+        {"fills_per_cycle": 0},
+        {"fault_rate": 1.5},
+        {"fault_rate": 0.5, "faults": ()},
+        {"max_mark_age_s": 0},
+    ],
+)
 def test_a_config_out_of_range_is_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         SimConfig(**bad)  # type: ignore[arg-type]
@@ -193,9 +215,14 @@ def test_marks_are_keyed_by_symbol_positive_and_have_at_most_8_decimals() -> Non
 
 def test_each_session_is_funded_by_a_transfer_in_a_first_cycle_that_commits() -> None:
     upstream, items = planned(FAULTY)
-    deposits = {item.record.session_id for item in items if isinstance(item.record, PnlEvent)
-                and item.record.cycle_id == 1 and item.record.kind is PnlKind.TRANSFER
-                and item.record.amount > 0}
+    deposits = {
+        item.record.session_id
+        for item in items
+        if isinstance(item.record, PnlEvent)
+        and item.record.cycle_id == 1
+        and item.record.kind is PnlKind.TRANSFER
+        and item.record.amount > 0
+    }
     assert deposits == set(upstream.session_ids)
     assert all(c.outcome == COMMIT for c in upstream.cycles if c.cycle_id == 1)
 
@@ -259,8 +286,15 @@ def test_a_discarded_cycle_is_corrected_under_the_next_cycle_id() -> None:
 def test_replaying_the_stream_through_the_ledger_reaches_the_simulators_verdicts(
     basis: CostBasis, seed: int
 ) -> None:
-    config = SimConfig(sessions=8, cycles=12, fault_rate=0.3, seed=seed, cost_basis=basis,
-                       max_mark_age_s=60, symbols=7)
+    config = SimConfig(
+        sessions=8,
+        cycles=12,
+        fault_rate=0.3,
+        seed=seed,
+        cost_basis=basis,
+        max_mark_age_s=60,
+        symbols=7,
+    )
     upstream, items = planned(config)
     result = replay(items, basis, max_age_ms=60_000)
     assert result.outcomes == {(c.session_id, c.cycle_id): c.outcome for c in upstream.cycles}
@@ -290,13 +324,16 @@ def test_check_accepts_the_expectation_and_names_each_difference() -> None:
     upstream, _ = planned(FAULTY)
     seen = dict(upstream.expected)
     assert upstream.check(seen, upstream.dead_letters) == []
-    assert upstream.check({**seen, COMMIT: seen[COMMIT] - 1, "INCOMPLETE": seen["INCOMPLETE"] + 1},
-                          upstream.dead_letters) == [
+    assert upstream.check(
+        {**seen, COMMIT: seen[COMMIT] - 1, "INCOMPLETE": seen["INCOMPLETE"] + 1},
+        upstream.dead_letters,
+    ) == [
         f"COMMIT: expected {seen[COMMIT]}, saw {seen[COMMIT] - 1}",
         f"INCOMPLETE: expected {seen['INCOMPLETE']}, saw {seen['INCOMPLETE'] + 1}",
     ]
     assert upstream.check(seen, upstream.dead_letters - 1) == [
-        f"dead letters: expected {upstream.dead_letters}, saw {upstream.dead_letters - 1}"]
+        f"dead letters: expected {upstream.dead_letters}, saw {upstream.dead_letters - 1}"
+    ]
 
 
 def test_check_tolerates_an_extra_fill_cycle_decided_before_its_extra_fill_arrived() -> None:
@@ -312,16 +349,25 @@ def test_check_tolerates_an_extra_fill_cycle_decided_before_its_extra_fill_arriv
 
 def test_an_extra_fill_comes_last_and_deciding_without_it_never_commits() -> None:
     upstream, items = planned(FAULTY)
-    extra = {item.record.event_id for item in items
-             if isinstance(item.record, Fill) and item.record.event_id.endswith("-f98")}
+    extra = {
+        item.record.event_id
+        for item in items
+        if isinstance(item.record, Fill) and item.record.event_id.endswith("-f98")
+    }
     assert len(extra) == upstream.faults_injected()[Fault.EXTRA_FILL.value] > 0
     for n, item in enumerate(items):
         if isinstance(item.record, Fill) and item.record.event_id in extra:
-            rest = [i.record for i in items[n + 1:] if getattr(i.record, "session_id", None)
-                    == item.record.session_id]
+            rest = [
+                i.record
+                for i in items[n + 1 :]
+                if getattr(i.record, "session_id", None) == item.record.session_id
+            ]
             assert isinstance(rest[0], CycleMarker)  # the last record before the marker
-    early = replay([i for i in items if getattr(i.record, "event_id", None) not in extra],
-                   CostBasis.FIFO, max_age_ms=300_000)
+    early = replay(
+        [i for i in items if getattr(i.record, "event_id", None) not in extra],
+        CostBasis.FIFO,
+        max_age_ms=300_000,
+    )
     for cycle in upstream.cycles:
         want = cycle.early_outcome or cycle.outcome
         assert early.outcomes[(cycle.session_id, cycle.cycle_id)] == want
