@@ -63,6 +63,12 @@ class DecimalType:
             raise ValueError(f"{value} does not fit decimal({self.precision},{self.scale})")
         return quantized
 
+    def unscaled_bytes(self, value: Decimal) -> bytes:
+        """The Avro encoding of ``value``: its unscaled integer, big-endian two's complement
+        (what fastavro would compute, without its digit-by-digit loop)."""
+        number = int(self.quantize(value).scaleb(self.scale, LEDGER_CONTEXT))
+        return number.to_bytes((number.bit_length() + 8) // 8, "big", signed=True)
+
     def check(self, name: str, value: Decimal) -> None:
         """Reject a read value beyond this type: fastavro rounds those instead of failing."""
         if abs(value) >= self.limit:
@@ -101,7 +107,7 @@ class Shape:
         record = {name: getattr(value, name) for name in self.names}
         for name, kind in self.decimals.items():
             if record[name] is not None:
-                record[name] = kind.quantize(record[name])
+                record[name] = kind.unscaled_bytes(record[name])
         for name in self.enums:
             record[name] = str(record[name])
         for name, shape in self.arrays.items():

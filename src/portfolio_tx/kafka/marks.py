@@ -12,7 +12,14 @@ import logging
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    Message,
+    TopicPartition,
+)
 
 from portfolio_tx.codec import Codec
 from portfolio_tx.errors import DecodeError, KafkaSetupError
@@ -61,14 +68,18 @@ class MarkFeed:
         return self._read(self._consumer.consume(max_messages, timeout=0))
 
     def catch_up(self, timeout: float = 10.0) -> None:
-        """Read until every partition reaches the end it had when this was called."""
+        """Read until every partition reaches the end it had when this was called.
+
+        The ends come from one ListOffsets request for all partitions, and reading takes
+        what is fetched without waiting for a full batch: a catch-up with nothing missing
+        costs one round trip, not a poll timeout.
+        """
         deadline = time.monotonic() + timeout
-        targets: dict[int, int] = {}
-        for partition in self._partitions:
-            _, high = self._consumer.get_watermark_offsets(
-                TopicPartition(self._topic, partition), timeout=timeout, cached=False
-            )
-            targets[partition] = high
+        ends = self._consumer.offsets_for_times(
+            [TopicPartition(self._topic, p, OFFSET_END) for p in self._partitions],
+            timeout=timeout,
+        )
+        targets = {tp.partition: tp.offset for tp in ends}
         self._at_eof.clear()
         while True:
             behind = [
@@ -83,7 +94,10 @@ class MarkFeed:
                     f"marks topic {self._topic} not caught up within {timeout:.0f}s "
                     f"(partitions {behind} behind)"
                 )
-            self._read(self._consumer.consume(1000, timeout=0.1))
+            if not self._read(self._consumer.consume(1000, timeout=0)):
+                first = self._consumer.poll(0.01)
+                if first is not None:
+                    self._read([first])
 
     def _read(self, messages: list[Message]) -> int:
         for message in messages:

@@ -72,9 +72,8 @@ def exact(func: Callable[P, R]) -> Callable[P, R]:
 
 def to_wire(value: Decimal) -> Decimal:
     """Quantize to the wire's scale (18), half-even; raises ValueError past precision 38."""
-    with decimal.localcontext(LEDGER_CONTEXT):
-        quantized = value.quantize(_WIRE_QUANTUM)
-    if len(quantized.as_tuple().digits) > WIRE_PRECISION:
+    quantized = value.quantize(_WIRE_QUANTUM, context=LEDGER_CONTEXT)
+    if quantized and quantized.adjusted() >= WIRE_PRECISION - WIRE_SCALE:
         raise ValueError(f"{value} does not fit decimal({WIRE_PRECISION},{WIRE_SCALE})")
     return quantized
 

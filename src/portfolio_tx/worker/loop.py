@@ -143,7 +143,7 @@ class Worker:
         gauges_due = self._idle_since
         try:
             while not self._stopping:
-                messages = self._consumer.consume(self.settings.batch_size, timeout=0.1)
+                messages = self._next_batch()
                 self._marks.drain()
                 now = self._clock()
                 if self._intake.marked:
@@ -176,6 +176,21 @@ class Worker:
         finally:
             self._close()
         return self.stats
+
+    def _next_batch(self) -> list[Message]:
+        """What is fetched already, up to a batch; else wait up to 100 ms for one record.
+
+        Each batch is one Kafka transaction: waiting for a full batch under a light load
+        would only add latency.
+        """
+        size = self.settings.batch_size
+        messages = self._consumer.consume(size, timeout=0)
+        if messages:
+            return messages
+        first = self._consumer.poll(0.1)
+        if first is None:
+            return []
+        return [first, *self._consumer.consume(size - 1, timeout=0)]
 
     def _close(self) -> None:
         log.info("worker stopping: %s", self.stats.summary())
