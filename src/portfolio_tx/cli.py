@@ -9,7 +9,6 @@ chokepoint. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import json
 import logging
@@ -252,9 +251,6 @@ def _run_worker(args: argparse.Namespace, settings: Settings) -> int:
         port = env_port("PTX_METRICS_PORT", 0)
     host = args.metrics_host or env_host("PTX_METRICS_HOST")
     worker = build_worker(settings)
-    # each cycle allocates many short-lived objects; collecting every 700 of them walks
-    # every session book again and again (bench/RESULTS.md)
-    gc.set_threshold(50_000, 20, 20)
     metrics = None
     if port:
         from portfolio_tx.metrics import serve_metrics

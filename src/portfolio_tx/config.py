@@ -15,7 +15,7 @@ Every variable, its default and its meaning (the README's configuration table mi
     PTX_COST_BASIS            fifo                        fifo | average
     PTX_EPSILON               (unset)                     fixed tolerance instead of the rule
     PTX_TRANSACTION_TIMEOUT_MS 10000                      Kafka transaction.timeout.ms
-    PTX_BATCH_SIZE            500                         records per consume() call
+    PTX_BATCH_SIZE            2000                        records per transaction (at most)
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Settings:
     cost_basis: CostBasis = CostBasis.FIFO
     epsilon: Decimal | None = None
     transaction_timeout_ms: int = 10_000
-    batch_size: int = 500
+    batch_size: int = 2000  # fixed costs per transaction: bench/RESULTS.md, finding 3
 
     @property
     def transactional_id(self) -> str:

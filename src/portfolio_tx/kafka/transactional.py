@@ -17,13 +17,24 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from confluent_kafka import KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from portfolio_tx.kafka.clients import kafka_error
 
 log = logging.getLogger("portfolio_tx.worker")
 
 T = TypeVar("T")
+
+
+# librdkafka does not flag these retriable, but they only mean the coordinator is moving or
+# loading (a broker restart): seen ending the worker on a rewind's committed() call.
+_COORDINATOR_MOVING = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
 
 
 class ProducerStuck(Exception):
@@ -100,7 +111,8 @@ class TransactionalProducer:
                 return self._deadlined(operation, what)
             except KafkaException as exc:
                 error = kafka_error(exc)
-                if not error.retriable() or time.monotonic() > give_up:
+                transient = error.retriable() or error.code() in _COORDINATOR_MOVING
+                if not transient or time.monotonic() > give_up:
                     raise
                 self._on_error(error.name())
                 log.warning("retrying %s after a retriable Kafka error: %s", what, exc)
