@@ -74,8 +74,11 @@ test-faults: install
 run: install
 	@$(call with_stack,$(BIN)/portfolio-tx demo,keep)
 
+# `make bench BENCH_ARGS='--scale 0.05'` for a quick run; the full one loads 1,001,000 events.
+BENCH_ARGS ?=
 bench: install
-	@$(call with_stack,$(BIN)/python bench/run.py,stop)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[bench]'
+	@$(call with_stack,$(BIN)/python bench/run.py $(BENCH_ARGS),stop)
 
 lint: install
 	$(BIN)/ruff check . scripts/stack
