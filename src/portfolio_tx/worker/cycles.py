@@ -99,23 +99,21 @@ class SessionBook:
             cycle = self.cycles[cycle_id] = OpenCycle(cycle_id)
         return cycle
 
-    def add_fill(self, fill: Fill, where: TopicPartition, offset: int) -> Admission:
-        if fill.cycle_id <= self.last_decided:
-            return Admission.DECIDED
-        cycle = self._cycle(fill.cycle_id)
-        if fill.event_id in cycle.fills or fill.event_id in cycle.invalid:
-            return Admission.DUPLICATE
-        cycle.fills[fill.event_id] = fill
-        cycle.pin(where, offset)
-        return Admission.STAGED
-
-    def add_pnl(self, event: PnlEvent, where: TopicPartition, offset: int) -> Admission:
+    def add_event(self, event: Fill | PnlEvent, where: TopicPartition, offset: int) -> Admission:
+        """Stage a fill or a P&L report in its cycle; its event id counts once."""
         if event.cycle_id <= self.last_decided:
             return Admission.DECIDED
         cycle = self._cycle(event.cycle_id)
-        if event.event_id in cycle.pnl or event.event_id in cycle.invalid:
+        if (
+            event.event_id in cycle.fills
+            or event.event_id in cycle.pnl
+            or (event.event_id in cycle.invalid)
+        ):
             return Admission.DUPLICATE
-        cycle.pnl[event.event_id] = event
+        if isinstance(event, Fill):
+            cycle.fills[event.event_id] = event
+        else:
+            cycle.pnl[event.event_id] = event
         cycle.pin(where, offset)
         return Admission.STAGED
 

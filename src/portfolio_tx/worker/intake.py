@@ -119,10 +119,8 @@ class Intake:
             admission = book.add_invalid(
                 event.cycle_id, event.event_id, isinstance(event, Fill), problem, where, offset
             )
-        elif isinstance(event, Fill):
-            admission = book.add_fill(event, where, offset)
-        elif isinstance(event, PnlEvent):
-            admission = book.add_pnl(event, where, offset)
+        elif isinstance(event, (Fill, PnlEvent)):
+            admission = book.add_event(event, where, offset)
         else:
             admission = book.add_marker(event, where, offset, now, message.timestamp()[1])
             if admission is Admission.STAGED or book.in_doubt:
