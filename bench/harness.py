@@ -165,12 +165,12 @@ class Worker:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def assigned_at(self) -> float | None:
-        """Wall time of the first ``assigned`` log line (epoch seconds)."""
+    def assigned_at(self, topic: str = "") -> float | None:
+        """Wall time of the first ``assigned`` log line (naming ``topic``), epoch seconds."""
         pattern = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z \S+\s+\S+: assigned \[")
         for line in self.log.read_text(errors="replace").splitlines():
             found = pattern.match(line)
-            if found and "[]" not in line:
+            if found and "[]" not in line and topic in line:
                 seconds = calendar.timegm(time.strptime(found.group(1), "%Y-%m-%dT%H:%M:%S"))
                 return seconds + int(found.group(2)) / 1000
         return None

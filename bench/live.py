@@ -63,7 +63,7 @@ def latency_run(stack: Stack, prefix: str, partitions: int, rate: float, duratio
     assert reader.stdout is not None
     reader.stdout.readline()  # "ready"
     deadline = time.monotonic() + 60
-    while worker.assigned_at() is None and time.monotonic() < deadline:
+    while worker.assigned_at(inputs.cycles) is None and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)  # the worker's first iteration (partition restore) is not steady state
     names = (inputs.fills, inputs.pnl, inputs.cycles, inputs.marks)

@@ -67,12 +67,12 @@ def main() -> int:
     args = parser.parse_args()
     only = set(args.only.split(","))
     stack = Stack.from_env()
-    logs = ROOT / "bench" / "results" / "logs"
     shape = Shape(cycles=max(1, round(77 * args.scale)))
     started = time.time()
     print(f"bench: generating {shape.input_events:,} input events ...", flush=True)
     workload = build(shape)
-    prefix = f"bench-{time.strftime('%m%d%H%M%S')}."
+    prefix = f"bench-{time.strftime('%m%d%H%M%S')}-{os.getpid()}."
+    logs = ROOT / "bench" / "results" / "logs" / prefix.rstrip(".")  # one folder per run
     inputs = TopicNames.with_prefix(prefix)
     create(stack, inputs, args.partitions)
     load_s = produce_all(stack, inputs, workload.records)

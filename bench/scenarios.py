@@ -139,7 +139,7 @@ def worker_run(
     for proc in procs:
         proc.stop()
     watch.close()
-    starts = [t for t in (p.assigned_at() for p in procs) if t is not None]
+    starts = [t for t in (p.assigned_at(topics.cycles) for p in procs) if t is not None]
     problems: list[str] = []
     if not finished:
         tails = " | ".join(p.log.read_text(errors="replace")[-600:] for p in procs)
