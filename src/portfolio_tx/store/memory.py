@@ -19,6 +19,7 @@ from portfolio_tx.store.port import (
     SessionSnapshot,
     cash_equity_view,
     positions_view,
+    staged_on,
 )
 
 
@@ -59,7 +60,7 @@ class MemoryStateStore:
                 return Applied(decision, fenced=True, outcome=s.decided[cycle].outcome)
             if s.last_decided is not None and cycle <= s.last_decided:
                 return Applied(decision, fenced=True, outcome=None)
-        expected = decision.state.version - 1 if decision.committed else decision.state.version
+        expected = staged_on(decision)
         if s.state.version != expected:
             raise ConcurrentModificationError(
                 f"session {session_id} is at version {s.state.version}, staged on {expected}"

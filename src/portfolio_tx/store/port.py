@@ -123,3 +123,8 @@ def positions_view(state: PortfolioState) -> list[dict[str, Any]]:
         }
         for position in state.positions()
     ]
+
+
+def staged_on(decision: Decision) -> int:
+    """The session version a decision was staged on: the version the store must still hold."""
+    return decision.state.version - 1 if decision.committed else decision.state.version

@@ -38,6 +38,7 @@ from portfolio_tx.store.port import (
     SessionSnapshot,
     cash_equity_view,
     positions_view,
+    staged_on,
 )
 
 _PUBLISHED = """
@@ -133,7 +134,7 @@ class RedisStateStore:
         event_ids: Sequence[str] = (),
         decided_at_ms: int | None = None,
     ) -> Applied:
-        expected = decision.state.version - 1 if decision.committed else decision.state.version
+        expected = staged_on(decision)
         cycle = "" if decision.cycle_id is None else str(decision.cycle_id)
         args: list[Any] = [
             str(expected),
