@@ -16,12 +16,15 @@ from portfolio_tx.worker.stats import WorkerStats, record_consumer_lag
 
 def read_to_end(consumer: Consumer, topics: tuple[str, ...]) -> set[TopicPartition]:
     """The assigned partitions of ``topics`` whose position is at the last stable offset
-    librdkafka last saw (no broker round trip)."""
+    librdkafka last saw (no broker round trip); an empty partition counts, one not fetched
+    from yet does not."""
     assigned = [tp for tp in consumer.assignment() if tp.topic in topics]
     caught_up = set()
     for tp in consumer.position(assigned) if assigned else []:
         _, high = consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
-        if high <= 0 or tp.offset >= high:
+        # high < 0: nothing fetched from it yet, so its end is unknown: not caught up (a
+        # worker starting into a backlog would otherwise time complete cycles out)
+        if high == 0 or (high > 0 and tp.offset >= high):
             caught_up.add((tp.topic, tp.partition))
     return caught_up
 
