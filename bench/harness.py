@@ -247,11 +247,28 @@ def cpu_seconds(pid: int) -> float:
 def stack_pids() -> dict[str, int]:
     """The broker's and Redis's pids when scripts/stack runs them as local processes."""
     pids: dict[str, int] = {}
+    state = Path(os.environ.get("PTX_STACK_DIR") or ROOT / ".stack")
     for name, pidfile in (("broker", "kafka.pid"), ("redis", "redis.pid")):
-        for candidate in (ROOT / ".stack" / pidfile, ROOT / ".stack" / name / pidfile):
+        for candidate in (state / pidfile, state / name / pidfile):
             if candidate.exists():
                 with contextlib.suppress(ValueError, IndexError):
-                    pids[name] = int(candidate.read_text().split()[0])
+                    pid = int(candidate.read_text().split()[0])
+                    if Path(f"/proc/{pid}").exists():
+                        pids[name] = pid
+    redis_port = b":" + (os.environ.get("REDIS_URL", "").rsplit(":", 1)[-1].split("/")[0]
+                         or "6379").encode()
+    if len(pids) < 2:  # started by someone else: find them by their command lines
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"kafka.Kafka" in command and b"java" in command:
+                pids.setdefault("broker", int(proc.name))
+            elif command.startswith(b"/usr/bin/redis-server") and redis_port in command:
+                pids.setdefault("redis", int(proc.name))
     if len(pids) < 2:
         try:
             out = subprocess.run([str(ROOT / "scripts" / "stack"), "status"], capture_output=True,
