@@ -5,6 +5,11 @@ change proposed for ``src/portfolio_tx`` (see RESULTS.md), so that its effect ca
 on the same broker, in the same bench run, against the unpatched worker. ``apply(names)``
 installs the named patches; ``bench/patched_worker.py`` runs the CLI with them.
 
+Since applied in the product (4bc71e1, e920098): ``marks1`` and the non-blocking read of
+``marks3``, ``eager``, ``wirebytes``, ``fastwire``, ``gc`` and batches of 2,000; on that code
+these patches re-install the same behaviour. Still proposals: the idle ListOffsets client
+(``marks2``, part of ``marks3``) and ``redis1``: the ours+ rows of ``run.py``.
+
     marks1     MarkFeed.catch_up asks for the end offsets of every marks partition in one
                ListOffsets request (``offsets_for_times`` at OFFSET_END) instead of one
                ``get_watermark_offsets`` round trip per partition.
