@@ -101,7 +101,9 @@ class StateStore(Protocol):
 
 
 def cash_equity_view(state: PortfolioState) -> dict[str, Decimal] | None:
-    """The seed's ``get_latest_cash_equity`` answer for a state (None before any commit)."""
+    """The seed's ``get_latest_cash_equity`` answer for a state (None before any commit):
+    its four figures, the original module's ``total_unrealized_pnl`` (at the marks of the
+    last commit), and ours: cumulative ``total_transfers`` and ``total_residual``."""
     if state.version == 0:
         return None
     return {
@@ -109,6 +111,9 @@ def cash_equity_view(state: PortfolioState) -> dict[str, Decimal] | None:
         "total_equity": state.equity,
         "total_fees": state.fees,
         "total_realized_pnl": state.realized_pnl,
+        "total_unrealized_pnl": state.unrealized(),
+        "total_transfers": state.transfers,
+        "total_residual": state.residual,
     }
 
 
