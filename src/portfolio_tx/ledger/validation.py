@@ -194,9 +194,7 @@ def booked_realized(staged: StagedCycle) -> Decimal:
     """
     base = staged.base
     cost_after = sum((lots_cost(held) for held in staged.lots.values()), ZERO)
-    return (
-        (staged.cash - base.cash) + (cost_after - base.cost()) - staged.transfers + staged.fees
-    )
+    return (staged.cash - base.cash) + (cost_after - base.cost()) - staged.transfers + staged.fees
 
 
 def reconciles(staged: StagedCycle) -> bool:

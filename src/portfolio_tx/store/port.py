@@ -52,6 +52,10 @@ class StateStore(Protocol):
         """The committed state (an empty PortfolioState for a new session)."""
         ...
 
+    def load_many(self, session_ids: Sequence[str]) -> list[SessionSnapshot]:
+        """``load`` of each session, in order, in one round trip."""
+        ...
+
     def apply(
         self,
         session_id: str,
@@ -87,6 +91,10 @@ class StateStore(Protocol):
         recent: Sequence[tuple[int, bytes, Sequence[str]]] = (),
     ) -> None:
         """Replace a session's stored state and decisions with those of the commit topic."""
+        ...
+
+    def server_identity(self) -> str:
+        """An id of the serving process that changes when it restarts or fails over."""
         ...
 
     def partitions_ready(self, partitions: Sequence[int]) -> set[int]:

@@ -19,7 +19,7 @@ from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.store.port import StateStore
 from portfolio_tx.worker.cycles import OpenCycle, SessionBook, TopicPartition
 from portfolio_tx.worker.decide import Decider, Verdict
-from portfolio_tx.worker.intake import Intake, RawDeadLetter
+from portfolio_tx.worker.intake import Intake, RawDeadLetter, SnapshotCheck
 from portfolio_tx.worker.marks import MarkTable
 from portfolio_tx.worker.stats import WorkerStats
 
@@ -36,13 +36,14 @@ class CycleDesk:
         commit_log: CommitLog | None,
         stats: WorkerStats,
         dead_letter: RawDeadLetter,
+        check: SnapshotCheck | None = None,
     ) -> None:
         self._timeout_ms = int(settings.cycle_timeout_s * 1000)
         self._topics = settings.topics
         self._stats = stats
         self._dead_letter = dead_letter
-        self.intake = Intake(codec, settings.topics, store, dead_letter, stats)
-        self.decider = Decider(settings, store, codec, marks, commit_log)
+        self.intake = Intake(codec, settings.topics, store, dead_letter, stats, check)
+        self.decider = Decider(settings, store, codec, marks, commit_log, check)
         # Per input partition, the latest record timestamp read; partitions read to their
         # end count as reaching ``clock_ms``. See ``_timed_out``.
         self.progress: dict[TopicPartition, int] = {}
@@ -108,7 +109,7 @@ class CycleDesk:
                 if verdict.decision is None:
                     self._stats.fenced += 1
                 elif verdict.decision.committed:
-                    self._stats.committed += 1
+                    self._stats.committed_with(verdict.decision.delta)
                 else:
                     self._stats.discarded[str(verdict.decision.reason)] += 1
                 publish(book, verdict)

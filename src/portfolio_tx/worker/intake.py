@@ -19,7 +19,7 @@ from portfolio_tx.errors import DecodeError
 from portfolio_tx.events import MAX_TEXT_LENGTH, CycleMarker, Fill, PnlEvent, event_problem
 from portfolio_tx.kafka.admin import TopicNames
 from portfolio_tx.kafka.clients import located
-from portfolio_tx.store.port import StateStore
+from portfolio_tx.store.port import SessionSnapshot, StateStore
 from portfolio_tx.worker.cycles import Admission, SessionBook
 from portfolio_tx.worker.stats import WorkerStats
 
@@ -27,6 +27,9 @@ log = logging.getLogger("portfolio_tx.worker")
 
 RawDeadLetter = Callable[[str, int, int, bytes | None, bytes | None, str], None]
 """(source topic, partition, offset, key, value, reason) -> None"""
+SnapshotCheck = Callable[[int, str, SessionSnapshot], None]
+"""(partition, session id, snapshot read from the store) -> None; raises when it must not
+be staged on (``heads.StateBehind``)."""
 InputEvent = Fill | PnlEvent | CycleMarker
 
 
@@ -53,9 +56,11 @@ class Intake:
         store: StateStore,
         dead_letter: RawDeadLetter,
         stats: WorkerStats,
+        check: SnapshotCheck | None = None,
     ) -> None:
         self._codec = codec
         self._store = store
+        self._check = check
         self._raw_dead_letter = dead_letter
         self._stats = stats
         self._expected: dict[str, type[InputEvent]] = {
@@ -67,10 +72,14 @@ class Intake:
         self.marked: set[str] = set()  # sessions with a marked cycle waiting to be decided
 
     def book(self, session_id: str, partition: int) -> SessionBook:
-        """The session's book, its committed snapshot read from the store on first use."""
+        """The session's book, its committed snapshot read from the store on first use (and
+        checked against what the commit topic holds)."""
         book = self.books.get(session_id)
         if book is None:
-            book = SessionBook(session_id, partition, self._store.load(session_id))
+            snapshot = self._store.load(session_id)
+            if self._check is not None:
+                self._check(partition, session_id, snapshot)
+            book = SessionBook(session_id, partition, snapshot)
             self.books[session_id] = book
         return book
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ class StatsSnapshot:
     aborted_transactions: int
     transactions: int
     restored_sessions: int
+    repaired_sessions: int
+    residual_abs: Decimal
+    residual_cycles: int
     open_cycles: int
     lag: dict[tuple[str, int], int]
     redis_errors: dict[str, int]
@@ -77,6 +81,9 @@ class WorkerStats:
     transactions: int = 0
     open_cycles: int = 0  # staged, not yet decided (set by the loop after each iteration)
     restored_sessions: int = 0  # rebuilt from the commit topic after the store lost them
+    repaired_sessions: int = 0  # rebuilt because the store held them older than the topic
+    residual_abs: Decimal = Decimal(0)  # Σ |Δ| accepted within ε by the committed cycles
+    residual_cycles: int = 0  # committed cycles with Δ ≠ 0
     lag: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> lag
     redis_errors: Counter[str] = field(default_factory=Counter)  # per error kind
     kafka_errors: Counter[str] = field(default_factory=Counter)  # per KafkaError name
@@ -92,6 +99,13 @@ class WorkerStats:
         return self.committed + sum(self.discarded.values())
 
     # -- hooks the loop calls --------------------------------------------------------------
+
+    def committed_with(self, delta: Decimal) -> None:
+        """A COMMIT decided with ``delta`` (accepted within ε)."""
+        self.committed += 1
+        if delta:
+            self.residual_cycles += 1
+            self.residual_abs += abs(delta)
 
     def decision_staged(self, marked_at: float) -> None:
         """A cycle whose marker arrived at ``marked_at`` (monotonic s) was decided in the
@@ -153,6 +167,9 @@ class WorkerStats:
             aborted_transactions=self.aborted_transactions,
             transactions=self.transactions,
             restored_sessions=self.restored_sessions,
+            repaired_sessions=self.repaired_sessions,
+            residual_abs=self.residual_abs,
+            residual_cycles=self.residual_cycles,
             open_cycles=self.open_cycles,
             lag=dict(self.lag),
             redis_errors=dict(self.redis_errors),
@@ -172,6 +189,9 @@ class WorkerStats:
             "aborted_transactions": self.aborted_transactions,
             "transactions": self.transactions,
             "restored_sessions": self.restored_sessions,
+            "repaired_sessions": self.repaired_sessions,
+            "residual_abs": str(self.residual_abs),
+            "residual_cycles": self.residual_cycles,
             "redis_errors": dict(self.redis_errors),
             "kafka_errors": dict(self.kafka_errors),
         }
