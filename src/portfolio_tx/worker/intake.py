@@ -83,6 +83,12 @@ class Intake:
             self.books[session_id] = book
         return book
 
+    def reload(self, session_ids: set[str]) -> None:
+        """Read the committed snapshot of these sessions' books again (after a repair)."""
+        names = sorted(s for s in session_ids if s in self.books)
+        for session_id, snapshot in zip(names, self._store.load_many(names), strict=True):
+            self.books[session_id].snapshot = snapshot
+
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget staged cycles and cached state of sessions on ``partitions``."""
         for session_id in [s for s, b in self.books.items() if b.partition in partitions]:

@@ -222,8 +222,7 @@ class Worker:
         records = [m for m in messages if not self._consumer_error(m)]
         in_transaction = False
         try:
-            if self._repair_store():
-                return
+            self._repair_store()
             self._producer.begin()
             in_transaction = True
             for message in records:
@@ -273,9 +272,10 @@ class Worker:
         self._published.clear()
         self._published_heads.clear()
 
-    def _repair_store(self) -> bool:
+    def _repair_store(self) -> None:
         """Before anything is decided: restore what the store lost or holds older than the
-        commit topic; True when something was repaired (everything is then read again).
+        commit topic, and re-read the repaired sessions' snapshots into their books (the
+        books hold only unstaged events, so nothing needs to be read again from Kafka).
 
         A partition without its readiness key is restored whole. For every other assigned
         partition, the heads (the last outcome per session on the commit topic) are read
@@ -286,7 +286,7 @@ class Worker:
         """
         assigned = sorted(self._assigned)
         ready = self._store.partitions_ready(assigned)
-        repaired = False
+        repaired: set[str] = set()
         for partition in assigned:
             if partition not in ready:
                 heads = restore_sessions(self._commit_log, self._store, partition)
@@ -299,7 +299,7 @@ class Worker:
                     len(heads),
                     partition,
                 )
-                repaired = True
+                repaired |= {s for s, b in self._intake.books.items() if b.partition == partition}
                 continue
             if not self._heads.known(partition):
                 self._heads.learn(partition, read_heads(self._commit_log, partition))
@@ -308,11 +308,10 @@ class Worker:
                 stale = behind(self._store, self._heads.partition_heads(partition))
                 if stale:
                     self._repair(StateBehind(partition, stale))
-                    repaired = True
+                    repaired |= set(stale)
                 self._verified.add(partition)
         if repaired:
-            self._rewind()
-        return repaired
+            self._intake.reload(repaired)
 
     def _repair(self, found: StateBehind) -> None:
         """Restore the sessions found behind their published heads, and say so."""
