@@ -58,6 +58,10 @@ class StatsSnapshot:
     transactions: int
     restored_sessions: int
     open_cycles: int
+    refused: int
+    buffered_bytes: int
+    paused_partitions: int
+    outcome_produce_errors: dict[str, int]
     lag: dict[tuple[str, int], int]
     redis_errors: dict[str, int]
     kafka_errors: dict[str, int]
@@ -77,6 +81,10 @@ class WorkerStats:
     transactions: int = 0
     open_cycles: int = 0  # staged, not yet decided (set by the loop after each iteration)
     restored_sessions: int = 0  # rebuilt from the commit topic after the store lost them
+    refused: int = 0  # events dead-lettered because their cycle is past a limit
+    buffered_bytes: int = 0  # gauge: events buffered in open cycles (set by the loop)
+    paused_partitions: int = 0  # gauge: input partitions paused at the buffer limit
+    outcome_produce_errors: Counter[str] = field(default_factory=Counter)  # per error name
     lag: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> lag
     redis_errors: Counter[str] = field(default_factory=Counter)  # per error kind
     kafka_errors: Counter[str] = field(default_factory=Counter)  # per KafkaError name
@@ -154,6 +162,10 @@ class WorkerStats:
             transactions=self.transactions,
             restored_sessions=self.restored_sessions,
             open_cycles=self.open_cycles,
+            refused=self.refused,
+            buffered_bytes=self.buffered_bytes,
+            paused_partitions=self.paused_partitions,
+            outcome_produce_errors=dict(self.outcome_produce_errors),
             lag=dict(self.lag),
             redis_errors=dict(self.redis_errors),
             kafka_errors=dict(self.kafka_errors),
@@ -172,6 +184,8 @@ class WorkerStats:
             "aborted_transactions": self.aborted_transactions,
             "transactions": self.transactions,
             "restored_sessions": self.restored_sessions,
+            "refused": self.refused,
+            "outcome_produce_errors": dict(self.outcome_produce_errors),
             "redis_errors": dict(self.redis_errors),
             "kafka_errors": dict(self.kafka_errors),
         }
