@@ -190,10 +190,11 @@ class FaultRun:
 
     # -- the end ---------------------------------------------------------------------------
 
-    def wait_for_all_outcomes(self, timeout: float) -> list[CycleOutcome]:
-        """Wait for the simulator to finish and one outcome per cycle to be visible."""
+    def wait_for_all_outcomes(self, timeout: float, *, extra: int = 0) -> list[CycleOutcome]:
+        """Wait for the simulator to finish and one outcome per cycle to be visible (and
+        for ``extra`` more: cycles the test published itself)."""
         assert self.published.wait(timeout), "the simulator did not finish publishing"
-        want = len(self.upstream.cycles)
+        want = len(self.upstream.cycles) + extra
         deadline = time.monotonic() + timeout
         while True:
             self.assert_alive()

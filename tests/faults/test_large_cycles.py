@@ -54,7 +54,7 @@ def test_a_valid_50000_fill_cycle_commits_restores_and_holds_nobody_up(
     publish_cycle(run, "after-1", 2, 2, transfer="1")
     extra = frozenset({("big-1", 1), ("after-1", 1), ("after-1", 2)})
     wait_for_outcome(run, ("after-1", 2), timeout=120)
-    outcomes = run.wait_for_all_outcomes(timeout=300 if LONG else 180)
+    outcomes = run.wait_for_all_outcomes(timeout=300 if LONG else 180, extra=len(extra))
     big = next(o for o in outcomes if o.session_id == "big-1")
     assert (big.outcome, big.reason, big.event_count) == ("COMMIT", None, fills + 1)
     assert big.event_ids == () and big.event_digest is not None
@@ -101,7 +101,7 @@ def test_a_200000_fill_cycle_announcing_2_is_discarded_and_kill_9_does_not_wedge
     decided_after = (outcome_stamps(run)[(probe, 1)][0] - restarted_ms) / 1000
     hostile.join(timeout=300)
     wait_for_outcome(run, ("hostile", 1), timeout=300 if LONG else 120)
-    outcomes = run.wait_for_all_outcomes(timeout=600 if LONG else 180)
+    outcomes = run.wait_for_all_outcomes(timeout=600 if LONG else 180, extra=2)
     (verdict,) = [o for o in outcomes if o.session_id == "hostile"]
     assert verdict.outcome == "DISCARD" and verdict.reason in {"COUNT_MISMATCH", "TOO_LARGE"}
     run.assert_exactly_once_and_correct(outcomes, extra=frozenset({("hostile", 1), (probe, 1)}))
