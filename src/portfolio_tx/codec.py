@@ -94,6 +94,9 @@ class Codec:
         self._by_class = {rt.cls: rt for rt in types}
         self._by_name = {rt.full_name: rt for rt in types}
         self._by_fingerprint = {rt.header[2:]: _Reader(rt, rt.read_schema, None) for rt in types}
+        for rt in types:
+            for earlier, writer in rt.earlier.items():
+                self._by_fingerprint[earlier] = _Reader(rt, writer, rt.read_schema)
         self._by_canonical = {rt.canonical_form: rt for rt in types}
         self._by_schema_id: dict[int, _Reader] = {}
         self._registry_headers: dict[tuple[str, type[Any]], bytes] = {}

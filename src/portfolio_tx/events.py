@@ -161,6 +161,12 @@ class CycleOutcome:
     fit ``INLINE_EVENT_IDS_BYTES``. ``read_through`` gives, per input partition, the last
     offset of an event the decision included: an event of the decided cycle read again at or
     below it is a redelivery, one above it is late (O(1), no id list needed).
+
+    ``cash`` is the staged cash of the contract; ``transfers``, ``residual`` (the
+    cumulative Δ of the committed cycles, beside this cycle's ``delta``) and
+    ``state_realized_pnl`` (``realized_pnl`` exact) are the state's too, at scale 36; an
+    older writer leaves them None. ``reason`` is a ``DiscardReason`` value on DISCARD, else
+    None.
     """
 
     session_id: str
@@ -187,6 +193,9 @@ class CycleOutcome:
     event_count: int = 0
     event_digest: str | None = None
     read_through: tuple[OutcomeOffset, ...] = ()
+    transfers: Decimal | None = None
+    residual: Decimal | None = None
+    state_realized_pnl: Decimal | None = None
 
     @property
     def committed(self) -> bool:
@@ -255,6 +264,9 @@ def outcome_from_decision(
             OutcomeOffset(topic, partition, offset)
             for (topic, partition), offset in sorted((read_through or {}).items())
         ),
+        transfers=state.transfers,
+        residual=state.residual,
+        state_realized_pnl=state.realized_pnl,
     )
 
 
@@ -265,7 +277,8 @@ def state_from_outcome(outcome: CycleOutcome) -> PortfolioState:
     With ``state_cash`` (always written by ``outcome_from_decision``) the state is the
     committed one digit for digit: equity is recomputed exactly as cash plus the lots valued
     at the marks, as the commit computed it. An outcome without it (an older writer) gives
-    cash and equity at the contract's 18 places. Raises ``ValueError`` for a DISCARD
+    cash and equity at the contract's 18 places, and transfers and residual as 0 (it did
+    not record them). Raises ``ValueError`` for a DISCARD
     outcome: it does not say which cycle the state it carries was committed by.
     """
     if outcome.outcome is not OutcomeKind.COMMIT:
@@ -287,15 +300,20 @@ def state_from_outcome(outcome: CycleOutcome) -> PortfolioState:
         equity = cash + sum(
             (lots_quantity(held) * marks[symbol] for symbol, held in lots.items()), ZERO
         )
+    realized = outcome.realized_pnl
+    if outcome.state_realized_pnl is not None:
+        realized = outcome.state_realized_pnl
     return PortfolioState(
         cash=cash,
-        realized_pnl=outcome.realized_pnl,
+        realized_pnl=realized,
         fees=outcome.fees,
         equity=equity,
         lots=freeze_lots(lots),
         marks=freeze_marks(marks),
         last_cycle=outcome.cycle_id,
         version=outcome.version,
+        transfers=ZERO if outcome.transfers is None else outcome.transfers,
+        residual=ZERO if outcome.residual is None else outcome.residual,
     )
 
 

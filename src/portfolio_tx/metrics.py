@@ -17,6 +17,10 @@ Exposed (every name prefixed ``ptx_``)::
     fenced_decisions_total                cycles found already decided in Redis
     transactions_total                    Kafka transactions committed
     restored_sessions_total               sessions restored from the commit topic (Redis lost)
+    repaired_sessions_total               sessions restored because Redis held them older
+                                          than the commit topic (went back in time)
+    residual_abs_total                    Σ |Δ| accepted within ε by committed cycles
+    cycles_with_residual_total            committed cycles whose Δ was not 0
     transaction_aborts_total              Kafka transactions aborted
     redis_errors_total{kind}              Redis errors the worker met
     kafka_errors_total{kind}              Kafka errors the worker met (KafkaError name)
@@ -79,6 +83,21 @@ class WorkerCollector(Collector):
         yield _total(
             "restored_sessions", "Sessions restored from the commit topic.", s.restored_sessions
         )
+        yield _total(
+            "repaired_sessions",
+            "Sessions restored because Redis held them older than the commit topic.",
+            s.repaired_sessions,
+        )
+        yield _total(
+            "residual_abs",
+            "Sum of |delta| accepted within epsilon by committed cycles (currency units).",
+            float(s.residual_abs),
+        )
+        yield _total(
+            "cycles_with_residual",
+            "Committed cycles whose delta was not zero.",
+            s.residual_cycles,
+        )
         yield _total("transaction_aborts", "Kafka transactions aborted.", s.aborted_transactions)
         yield _total("refused_events", "Events of cycles past a limit, dead-lettered.", s.refused)
         for name, doc, by_kind in (
@@ -133,7 +152,7 @@ def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
     return CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
 
 
-def _total(name: str, doc: str, value: int) -> CounterMetricFamily:
+def _total(name: str, doc: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(f"{PREFIX}_{name}", doc, value=value)
 
 

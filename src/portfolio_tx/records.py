@@ -20,6 +20,8 @@ from decimal import Decimal, localcontext
 from enum import Enum
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
+from types import MappingProxyType
 from typing import Any
 
 import fastavro
@@ -152,7 +154,13 @@ _SHAPES: Mapping[str, Shape] = {
     "mark_price.avsc": Shape(MarkPrice, _wire("price")),
     "cycle_outcome.avsc": Shape(
         CycleOutcome,
-        {**_OUTCOME_MONEY, "state_cash": EXACT},
+        {
+            **_OUTCOME_MONEY,
+            "state_cash": EXACT,
+            "transfers": EXACT,
+            "residual": EXACT,
+            "state_realized_pnl": EXACT,
+        },
         {"outcome": OutcomeKind},
         arrays={
             "positions": Shape(OutcomePosition, _wire("quantity", "avg_entry_price", "mark_price")),
@@ -170,7 +178,11 @@ class RecordType:
     """One wire record: its class, schema text, parsed schemas and single-object header.
 
     ``read_schema`` is the schema without the ``timestamp-millis`` logical type, so ``ts``
-    reads back as an int; both have the same canonical form and fingerprint.
+    reads back as an int; both have the same canonical form and fingerprint. ``earlier``
+    maps the single-object fingerprint of each earlier version of the schema
+    (``schemas/earlier/<name>.<n>.avsc``) to that version, parsed for reading: records an
+    older writer left on a topic are read with Avro schema resolution (new fields take
+    their defaults).
     """
 
     cls: type[Any]
@@ -181,6 +193,7 @@ class RecordType:
     canonical_form: str
     header: bytes
     shape: Shape
+    earlier: Mapping[bytes, Any] = field(default_factory=dict)
 
 
 def without_timestamps(node: Any) -> Any:
@@ -223,9 +236,26 @@ def record_types() -> tuple[RecordType, ...]:
                 canonical,
                 header,
                 shape,
+                MappingProxyType(_earlier_versions(folder / "earlier", filename)),
             )
         )
     return tuple(types)
+
+
+def _earlier_versions(folder: Traversable, filename: str) -> dict[bytes, Any]:
+    stem = filename.removesuffix(".avsc")
+    found: dict[bytes, Any] = {}
+    if not folder.is_dir():
+        return found
+    for entry in folder.iterdir():
+        if not (entry.name.startswith(f"{stem}.") and entry.name.endswith(".avsc")):
+            continue
+        schema = json.loads(entry.read_text(encoding="utf-8"))
+        canonical = to_parsing_canonical_form(fastavro.parse_schema(schema))
+        found[bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))] = fastavro.parse_schema(
+            without_timestamps(schema)
+        )
+    return found
 
 
 def record_type(cls: type[Any]) -> RecordType:

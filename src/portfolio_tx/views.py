@@ -26,6 +26,8 @@ def state_json(store: StateStore, session_id: str) -> dict[str, Any]:
         "equity": canonical(state.equity),
         "realized_pnl": canonical(state.realized_pnl),
         "fees": canonical(state.fees),
+        "transfers": canonical(state.transfers),
+        "residual": canonical(state.residual),
         "positions": {
             p.symbol: {
                 "quantity": canonical(p.quantity),
@@ -46,6 +48,8 @@ def state_text(document: dict[str, Any]) -> str:
         f"version {document['version']}",
         f"  cash {document['cash']}  equity {document['equity']}  "
         f"realized {document['realized_pnl']}  fees {document['fees']}",
+        f"  transfers {document['transfers']}  residual {document['residual']} "
+        "(Σ Δ of the committed cycles: reported minus ledger realized, accepted within ε)",
     ]
     for symbol, p in sorted(document["positions"].items()):
         lines.append(

@@ -201,8 +201,12 @@ class FaultRun:
             outcomes = list(committed_outcomes(self.settings))
             if len({(o.session_id, o.cycle_id) for o in outcomes}) >= want:
                 return outcomes
+            missing = sorted(
+                {(c.session_id, c.cycle_id) for c in self.upstream.cycles}
+                - {(o.session_id, o.cycle_id) for o in outcomes}
+            )
             assert time.monotonic() < deadline, (
-                f"{len(outcomes)} outcomes of {want} after {timeout}s:\n"
+                f"{len(outcomes)} outcomes of {want} after {timeout}s, missing {missing[:10]}:\n"
                 + "\n".join(self.log_tail(i) for i in self.workers)
             )
             time.sleep(1.0)
@@ -233,12 +237,32 @@ class FaultRun:
                 f"{outcome.session_id} cycle {outcome.cycle_id}: published "
                 f"{outcome.outcome} {outcome.reason}, the core decides {want.outcome} {want.reason}"
             )
+            assert _figures(outcome) == _figures(want), (
+                f"{outcome.session_id} cycle {outcome.cycle_id}: published {_figures(outcome)}, "
+                f"a fault-free run gives {_figures(want)}"
+            )
         store = self.store
         for session_id in self.upstream.session_ids:
             live, core = store.load(session_id), expected.load(session_id)
             assert live.state == core.state, f"{session_id}: Redis {live.state} != {core.state}"
             assert live.last_decided == core.last_decided
+            assert live.state.books_imbalance() == 0, f"{session_id}: the books do not balance"
         return Counter(o.reason or "COMMIT" for o in outcomes)
+
+
+def _figures(outcome: CycleOutcome) -> tuple[object, ...]:
+    """What a cycle's outcome says beyond its verdict: the equity it was valued against,
+    the staged total, Δ, and the state after it."""
+    return (
+        outcome.previous_equity,
+        outcome.total,
+        outcome.delta,
+        outcome.version,
+        outcome.state_cash,
+        outcome.realized_pnl,
+        outcome.residual,
+        outcome.transfers,
+    )
 
 
 def make_run(

@@ -31,6 +31,9 @@ def test_worked_example_through_the_library_against_redis(store: RedisStateStore
         "total_equity": Decimal("100475"),
         "total_fees": Decimal("25"),
         "total_realized_pnl": Decimal("0"),
+        "total_unrealized_pnl": Decimal("500"),
+        "total_transfers": Decimal("100000"),
+        "total_residual": Decimal("0"),
     }
     with portfolio_transaction(store, s, cycle_id=2) as tx:
         tx.stage_fill(BTC, "SELL", "0.4", "52000", "10.4")
@@ -42,6 +45,9 @@ def test_worked_example_through_the_library_against_redis(store: RedisStateStore
         "total_equity": Decimal("101364.6"),
         "total_fees": Decimal("35.4"),
         "total_realized_pnl": Decimal("800"),
+        "total_unrealized_pnl": Decimal("600"),
+        "total_transfers": Decimal("100000"),
+        "total_residual": Decimal("0"),
     }
     before = store.raw_state(s)
     with portfolio_transaction(store, s, cycle_id=3) as tx:
@@ -61,6 +67,9 @@ def test_worked_example_through_the_library_against_redis(store: RedisStateStore
         "total_equity": Decimal("100554.8"),
         "total_fees": Decimal("45.2"),
         "total_realized_pnl": Decimal("200"),
+        "total_unrealized_pnl": Decimal("400"),
+        "total_transfers": Decimal("100000"),
+        "total_residual": Decimal("0"),
     }
     assert store.get_positions(s) == [
         {
@@ -85,6 +94,9 @@ def test_worked_example_through_the_library_against_redis(store: RedisStateStore
         "total_equity": Decimal("101934.6"),
         "total_fees": Decimal("52.9"),
         "total_realized_pnl": Decimal("987.5"),
+        "total_unrealized_pnl": Decimal("1000"),
+        "total_transfers": Decimal("100000"),
+        "total_residual": Decimal("0"),
     }
     assert store.get_positions(s) == [
         {
@@ -127,6 +139,9 @@ def test_successful_commit_writes_state_and_positions(store: RedisStateStore) ->
         "total_equity": Decimal("10015"),
         "total_fees": Decimal("5"),
         "total_realized_pnl": Decimal("0"),
+        "total_unrealized_pnl": Decimal("20"),
+        "total_transfers": Decimal("10000"),
+        "total_residual": Decimal("0"),
     }
     assert store.get_positions("s-1")[0]["current_price"] == Decimal("51000")
 
@@ -199,3 +214,39 @@ def test_decision_log_lines_keep_the_seed_shape(
     assert lines[1] == (
         "PORTFOLIO_DISCARD: reason=VALIDATION_FAILED Δ=$-3.00, ε=$1.00 session=s-6 cycle=7"
     )
+
+
+def test_a_report_accepted_within_epsilon_books_what_the_lots_realized(
+    store: RedisStateStore,
+) -> None:
+    """Issue 9's table: upstream claims 100.5, the lots realized 100; Δ −0.5 is within ε."""
+    s = "drift"
+    with portfolio_transaction(store, s, cycle_id=1) as tx:
+        tx.stage_transfer("100000")
+        tx.stage_fill(BTC, "BUY", "1", "50000", "0")
+        assert tx.commit({BTC: "50000"})
+    with portfolio_transaction(store, s, cycle_id=2) as tx:
+        tx.stage_fill(BTC, "SELL", "1", "50100", "0")
+        tx.stage_realized_pnl_delta("100.5")
+        assert tx.commit({BTC: "50100"})
+        assert tx.decision and (tx.decision.delta, tx.decision.epsilon) == (
+            Decimal("-0.5"),
+            Decimal("10"),
+        )
+    figures = store.get_latest_cash_equity(s)
+    assert figures == {
+        "cash_balance": Decimal("100100"),
+        "total_equity": Decimal("100100"),
+        "total_fees": Decimal("0"),
+        "total_realized_pnl": Decimal("100"),
+        "total_unrealized_pnl": Decimal("0"),
+        "total_transfers": Decimal("100000"),
+        "total_residual": Decimal("-0.5"),
+    }
+    assert figures["total_equity"] == (
+        figures["total_transfers"]
+        + figures["total_realized_pnl"]
+        - figures["total_fees"]
+        + figures["total_unrealized_pnl"]
+    )
+    assert store.get_positions(s) == []

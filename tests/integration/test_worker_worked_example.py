@@ -90,6 +90,8 @@ def test_worked_example_through_kafka_gives_exactly_the_six_outcomes(pipeline: P
         "equity": "101934.6",
         "realized_pnl": "987.5",
         "fees": "52.9",
+        "transfers": "100000",
+        "residual": "0",
         "positions": {ETH: {"quantity": "10", "avg_entry_price": "3000", "mark_price": "3100"}},
     }
 
@@ -98,3 +100,41 @@ def test_state_of_an_unknown_session_prints_a_null_last_cycle(pipeline: Pipeline
     shown = pipeline.cli("state", "nobody", "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == {"session_id": "nobody", "last_cycle": None}
+
+
+def test_a_report_within_epsilon_books_the_lots_realized_end_to_end(pipeline: Pipeline) -> None:
+    """Issue 9's table through Kafka: realized 100 (not the claimed 100.5), residual −0.5."""
+    s = "drift-1"
+    pipeline.mark(BTC, "50000", ts=T0 + 60_000 - 10)
+    pipeline.pnl(s, 1, "TRANSFER", "100000", event_id="d1-t")
+    pipeline.fill(s, 1, BTC, "BUY", "1", "50000", "0", event_id="d1-f")
+    pipeline.marker(s, 1, 1, 1, ts=T0 + 60_000)
+    pipeline.mark(BTC, "50100", ts=T0 + 120_000 - 10)
+    pipeline.fill(s, 2, BTC, "SELL", "1", "50100", "0", event_id="d2-f")
+    pipeline.pnl(s, 2, "REALIZED", "100.5", event_id="d2-r")
+    pipeline.marker(s, 2, 1, 1, ts=T0 + 120_000)
+    pipeline.flush()
+    pipeline.run_worker(max_cycles=2)
+    outcomes = pipeline.outcomes(expected=2)
+    second = outcomes[-1]
+    assert (second.cycle_id, second.outcome) == (2, OutcomeKind.COMMIT)
+    assert (second.delta, second.residual, second.realized_pnl) == (
+        Decimal("-0.5"),
+        Decimal("-0.5"),
+        Decimal("100"),
+    )
+    assert (second.total, second.transfers) == (Decimal("100100"), Decimal("100000"))
+    shown = pipeline.cli("state", s, "--json")
+    assert shown.returncode == 0, shown.stderr
+    state = json.loads(shown.stdout)
+    assert {k: state[k] for k in ("cash", "equity", "realized_pnl", "transfers", "residual")} == {
+        "cash": "100100",
+        "equity": "100100",
+        "realized_pnl": "100",
+        "transfers": "100000",
+        "residual": "-0.5",
+    }
+    assert state["positions"] == {}
+    assert Decimal(state["equity"]) == (
+        Decimal(state["transfers"]) + Decimal(state["realized_pnl"]) - Decimal(state["fees"])
+    )

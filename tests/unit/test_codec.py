@@ -427,3 +427,59 @@ def test_a_registry_writer_schema_with_an_extra_field_is_resolved_to_ours(
     value = b"\x00" + struct.pack(">I", schema_id) + body.getvalue()
     decoded = Codec(registry_url).decode(value, topic="marks", partition=0, offset=0)
     assert decoded == MarkPrice("X", Decimal(2), TS)
+
+
+def test_an_outcome_of_the_earlier_schema_still_decodes_with_the_new_fields_defaulted() -> None:
+    """Outcomes written before transfers/residual existed stay readable (restore, verify)."""
+    import io
+    from importlib import resources
+
+    import fastavro
+    from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+    from portfolio_tx.events import CycleOutcome
+    from portfolio_tx.records import record_type
+
+    old_text = (
+        resources.files("portfolio_tx") / "schemas" / "earlier" / "cycle_outcome.1.avsc"
+    ).read_text()
+    old = fastavro.parse_schema(json.loads(old_text))
+    current = record_type(CycleOutcome)
+    old_fingerprint = bytes.fromhex(fingerprint(to_parsing_canonical_form(old), "CRC-64-AVRO"))
+    assert old_fingerprint != current.header[2:]
+    record = {
+        "session_id": "s",
+        "cycle_id": 3,
+        "outcome": "COMMIT",
+        "reason": None,
+        **{
+            name: b"\x00"
+            for name in (
+                "cash",
+                "positions_value",
+                "total",
+                "previous_equity",
+                "expected_equity",
+                "delta",
+                "epsilon",
+                "realized_pnl",
+                "fees",
+            )
+        },
+        "positions": [],
+        "ts": 1,
+        "version": 2,
+        "state_cash": None,
+        "lots": [],
+        "marks": [],
+        "worker_id": None,
+        "event_ids": ["a"],
+    }
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, old, record)
+    decoded = Codec().decode(
+        b"\xc3\x01" + old_fingerprint + body.getvalue(), topic="t", partition=0, offset=0
+    )
+    assert isinstance(decoded, CycleOutcome)
+    assert (decoded.cycle_id, decoded.version, decoded.event_ids) == (3, 2, ("a",))
+    assert (decoded.transfers, decoded.residual, decoded.state_realized_pnl) == (None, None, None)

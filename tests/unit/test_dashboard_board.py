@@ -95,3 +95,14 @@ def test_history_is_bounded_per_session() -> None:
     for cycle in range(1, 5):
         board.apply(outcome(cycle, OutcomeKind.COMMIT, total="1", previous="1", cash="1"))
     assert [point[0] for point in board.snapshot()["sessions"][0]["equity"]] == [3000, 4000]
+
+
+def test_the_session_card_carries_the_cumulative_residual_and_transfers() -> None:
+    from dataclasses import replace
+
+    board = Board()
+    event = board.apply(replace(COMMIT, residual=Decimal("-0.5"), transfers=Decimal("100000")))
+    assert event is not None
+    assert (event["residual"], event["transfers"]) == ("-0.5", "100000")
+    older = board.apply(replace(DISCARD, residual=None, transfers=None))
+    assert older is not None and older["residual"] is None  # an older writer's outcome

@@ -116,6 +116,8 @@ def _fields(snapshot: SessionSnapshot) -> dict[str, str]:
         "equity": canonical(state.equity),
         "realized_pnl": canonical(state.realized_pnl),
         "fees": canonical(state.fees),
+        "transfers": canonical(state.transfers),
+        "residual": canonical(state.residual),
     }
     for symbol, lots in sorted(state.lots.items()):
         figures[f"lots[{symbol}]"] = "; ".join(

@@ -46,6 +46,8 @@ def outcome_event(outcome: CycleOutcome, committed_cash: Decimal) -> Json:
         "epsilon": canonical(outcome.epsilon),
         "realized_pnl": canonical(outcome.realized_pnl),
         "fees": canonical(outcome.fees),
+        "transfers": None if outcome.transfers is None else canonical(outcome.transfers),
+        "residual": None if outcome.residual is None else canonical(outcome.residual),
         "positions": [
             {
                 "symbol": p.symbol,

@@ -29,9 +29,13 @@ class PortfolioState:
     """What a session has after its last committed cycle (CONTRACT §2).
 
     ``lots`` holds only symbols with open lots; ``marks`` are the marks the last commit used
-    and ``equity`` is ``cash`` plus the positions valued at those marks. ``version`` counts
-    commits and is the optimistic lock of the store; ``last_cycle`` is the last cycle id
-    committed (``None`` before the first).
+    and ``equity`` is ``cash`` plus the positions valued at those marks. ``realized_pnl`` is
+    the ledger's figure (lot closes plus funding, never upstream's claim), ``fees`` and
+    ``transfers`` are cumulative, and ``residual`` is the cumulative Δ of the committed
+    cycles: how far upstream's accepted reports were from the ledger. For every committed
+    state, exactly: ``equity == transfers + realized_pnl − fees + unrealized()``
+    (``books_balance``). ``version`` counts commits and is the optimistic lock of the store;
+    ``last_cycle`` is the last cycle id committed (``None`` before the first).
     """
 
     cash: Decimal = ZERO
@@ -42,6 +46,8 @@ class PortfolioState:
     marks: Mapping[str, Decimal] = field(default_factory=lambda: _NO_MARKS)
     last_cycle: int | None = None
     version: int = 0
+    transfers: Decimal = ZERO
+    residual: Decimal = ZERO
 
     @exact
     def positions(self) -> tuple[Position, ...]:
@@ -55,6 +61,17 @@ class PortfolioState:
     def unrealized(self) -> Decimal:
         """Σ over lots of qty · (mark − cost) at the marks of the last commit."""
         return unrealized_pnl(self.lots, self.marks)
+
+    @exact
+    def books_imbalance(self) -> Decimal:
+        """``equity − (transfers + realized_pnl − fees + unrealized)``: exactly 0 for every
+        state the ledger commits; anything else means the books do not reconcile."""
+        return self.equity - (self.transfers + self.realized_pnl - self.fees + self.unrealized())
+
+    @exact
+    def cost(self) -> Decimal:
+        """Total signed cost of every open lot."""
+        return sum((lots_cost(held) for held in self.lots.values()), ZERO)
 
 
 def freeze_lots(lots: Mapping[str, tuple[Lot, ...]]) -> Mapping[str, tuple[Lot, ...]]:

@@ -7,6 +7,11 @@
     epsilon       ε = max(1.00, 0.0001 · previous_equity)   unless overridden
     COMMIT  iff  |Δ| ≤ ε  and every held symbol has a mark
 
+A commit books the ledger's realized P&L, never upstream's report: what the staged cash and
+lot book say was realized (``booked_realized``: lot closes plus funding), so that
+``equity == transfers + realized_pnl − fees + unrealized`` holds exactly for every committed
+state; the accepted Δ is added to the cumulative ``residual``.
+
 Everything here is pure: a Decision is data, the caller writes it.
 """
 
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from portfolio_tx.ledger.cycle import StagedCycle
-from portfolio_tx.ledger.lots import lots_quantity
+from portfolio_tx.ledger.lots import lots_cost, lots_quantity
 from portfolio_tx.ledger.money import ZERO, exact
 from portfolio_tx.ledger.state import (
     PortfolioState,
@@ -151,13 +156,15 @@ def decide(
         )
     committed = PortfolioState(
         cash=staged.cash,
-        realized_pnl=base.realized_pnl + staged.reported_realized + staged.funding,
+        realized_pnl=base.realized_pnl + booked_realized(staged),
         fees=base.fees + staged.fees,
         equity=total,
         lots=freeze_lots(staged.lots),
         marks=freeze_marks({symbol: marks[symbol] for symbol in held}),
         last_cycle=base.last_cycle if cycle_id is None else cycle_id,
         version=base.version + 1,
+        transfers=base.transfers + staged.transfers,
+        residual=base.residual + delta,
     )
     return Decision(
         outcome=OutcomeKind.COMMIT,
@@ -172,6 +179,22 @@ def decide(
         delta=delta,
         epsilon=tolerance,
     )
+
+
+@exact
+def booked_realized(staged: StagedCycle) -> Decimal:
+    """The realized P&L a commit of ``staged`` books: what its cash and lots say.
+
+    The change of cash plus the change of the lots' total cost, less the transfers, plus the
+    fees. For fills and reports this is exactly the lots' realized P&L plus funding (each
+    fill moves cash and cost by the same amount, up to what it realizes and pays in fees);
+    cash the staged trades do not explain (a library caller's ``stage_cash_delta`` that does
+    not match its position legs, or a lot edit) is booked as realized too, so the books
+    always balance. Upstream's REALIZED report never enters it.
+    """
+    base = staged.base
+    cost_after = sum((lots_cost(held) for held in staged.lots.values()), ZERO)
+    return (staged.cash - base.cash) + (cost_after - base.cost()) - staged.transfers + staged.fees
 
 
 def reconciles(staged: StagedCycle) -> bool:

@@ -32,12 +32,15 @@ def dump_state(state: PortfolioState) -> str:
         "marks": {symbol: _text(price) for symbol, price in state.marks.items()},
         "last_cycle": state.last_cycle,
         "version": state.version,
+        "transfers": _text(state.transfers),
+        "residual": _text(state.residual),
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 def load_state(text: str | bytes) -> PortfolioState:
-    """Parse what ``dump_state`` wrote."""
+    """Parse what ``dump_state`` wrote (a document of an older writer, without ``transfers``
+    and ``residual``, reads them as 0)."""
     document = json.loads(text)
     return PortfolioState(
         cash=Decimal(document["cash"]),
@@ -53,4 +56,6 @@ def load_state(text: str | bytes) -> PortfolioState:
         marks=freeze_marks({s: Decimal(p) for s, p in document["marks"].items()}),
         last_cycle=document["last_cycle"],
         version=int(document["version"]),
+        transfers=Decimal(document.get("transfers", "0")),
+        residual=Decimal(document.get("residual", "0")),
     )

@@ -45,6 +45,12 @@ class MemoryStateStore:
         s = self._sessions.get(session_id) or _Session()
         return SessionSnapshot(s.state, s.last_decided, s.published)
 
+    def load_many(self, session_ids: Sequence[str]) -> list[SessionSnapshot]:
+        return [self.load(session_id) for session_id in session_ids]
+
+    def server_identity(self) -> str:
+        return f"memory-{id(self)}"
+
     def apply(
         self,
         session_id: str,

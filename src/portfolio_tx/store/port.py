@@ -52,6 +52,10 @@ class StateStore(Protocol):
         """The committed state (an empty PortfolioState for a new session)."""
         ...
 
+    def load_many(self, session_ids: Sequence[str]) -> list[SessionSnapshot]:
+        """``load`` of each session, in order, in one round trip."""
+        ...
+
     def apply(
         self,
         session_id: str,
@@ -89,6 +93,10 @@ class StateStore(Protocol):
         """Replace a session's stored state and decisions with those of the commit topic."""
         ...
 
+    def server_identity(self) -> str:
+        """An id of the serving process that changes when it restarts or fails over."""
+        ...
+
     def partitions_ready(self, partitions: Sequence[int]) -> set[int]:
         """The partitions whose sessions the store holds (restored or never lost)."""
         ...
@@ -110,7 +118,9 @@ class StateStore(Protocol):
 
 
 def cash_equity_view(state: PortfolioState) -> dict[str, Decimal] | None:
-    """The seed's ``get_latest_cash_equity`` answer for a state (None before any commit)."""
+    """The seed's ``get_latest_cash_equity`` answer for a state (None before any commit):
+    its four figures, the original module's ``total_unrealized_pnl`` (at the marks of the
+    last commit), and ours: cumulative ``total_transfers`` and ``total_residual``."""
     if state.version == 0:
         return None
     return {
@@ -118,6 +128,9 @@ def cash_equity_view(state: PortfolioState) -> dict[str, Decimal] | None:
         "total_equity": state.equity,
         "total_fees": state.fees,
         "total_realized_pnl": state.realized_pnl,
+        "total_unrealized_pnl": state.unrealized(),
+        "total_transfers": state.transfers,
+        "total_residual": state.residual,
     }
 
 

@@ -120,16 +120,25 @@ class RedisStateStore:
         return f"{tag}:state", f"{tag}:decisions", f"{tag}:recent"
 
     def load(self, session_id: str) -> SessionSnapshot:
-        state_key, decisions_key, _ = self.keys_for(session_id)
+        return self.load_many([session_id])[0]
+
+    def load_many(self, session_ids: Sequence[str]) -> list[SessionSnapshot]:
+        """The snapshots of ``session_ids``, in order, in one pipelined round trip."""
         try:
             pipe = self._client.pipeline(transaction=False)
-            pipe.hget(state_key, "doc")
-            pipe.hmget(decisions_key, "last", "pub")
-            doc, (last, published) = pipe.execute()
+            for session_id in session_ids:
+                state_key, decisions_key, _ = self.keys_for(session_id)
+                pipe.hget(state_key, "doc")
+                pipe.hmget(decisions_key, "last", "pub")
+            replies = pipe.execute()
         except RedisError as exc:
-            raise StateStoreError(f"Redis read failed for session {session_id}: {exc}") from exc
-        state = load_state(doc) if doc is not None else PortfolioState()
-        return SessionSnapshot(state, _optional_int(last), _optional_int(published))
+            first = session_ids[0] if session_ids else "-"
+            raise StateStoreError(f"Redis read failed for session {first}: {exc}") from exc
+        snapshots = []
+        for doc, (last, published) in zip(replies[::2], replies[1::2], strict=True):
+            state = load_state(doc) if doc is not None else PortfolioState()
+            snapshots.append(SessionSnapshot(state, _optional_int(last), _optional_int(published)))
+        return snapshots
 
     def apply(
         self,
@@ -234,6 +243,15 @@ class RedisStateStore:
             pipe.execute()
         except RedisError as exc:
             raise StateStoreError(f"Redis write failed restoring {session_id}: {exc}") from exc
+
+    def server_identity(self) -> str:
+        """Which Redis server process answers (its ``run_id``): a new one after a restart or
+        a failover, when the data may have gone back in time."""
+        try:
+            info = self._client.info("server")
+        except RedisError as exc:
+            raise StateStoreError(f"Redis read failed: {exc}") from exc
+        return str(info.get("run_id", ""))
 
     def _ready_key(self, partition: int) -> str:
         return f"{self.namespace}:ready:{partition}"

@@ -22,6 +22,8 @@ from portfolio_tx.ledger import Decision, DiscardReason
 from portfolio_tx.store.port import SessionSnapshot, StateStore
 from portfolio_tx.transaction import PortfolioTransaction
 from portfolio_tx.worker.cycles import OpenCycle, SessionBook
+from portfolio_tx.worker.heads import Head, StateBehind, is_behind
+from portfolio_tx.worker.intake import SnapshotCheck
 from portfolio_tx.worker.marks import MarkTable
 
 log = logging.getLogger("portfolio_tx.worker")
@@ -48,8 +50,10 @@ class Decider:
         codec: Codec,
         marks: MarkTable,
         commit_log: CommitLog | None,
+        check: SnapshotCheck | None = None,
     ) -> None:
         self._settings = settings
+        self._check = check
         self._commit_log = commit_log
         self._store = store
         self._codec = codec
@@ -57,7 +61,12 @@ class Decider:
         self._max_age_ms = int(settings.max_mark_age_s * 1000)
 
     def decide(self, book: SessionBook, cycle: OpenCycle, reason: DiscardReason | None) -> Verdict:
-        """Decide ``cycle``; retried once on a lost optimistic-lock race (state re-read)."""
+        """Decide ``cycle``; retried once on a lost optimistic-lock race (state re-read).
+
+        A race only ever moves a session forward: a re-read state older than the one this
+        worker had (a Redis that went back in time) raises ``StateBehind`` instead, and the
+        loop repairs it from the commit topic before anything is staged on it.
+        """
         try:
             return self._decide(book, cycle, reason, book.snapshot)
         except ConcurrentModificationError:
@@ -67,7 +76,11 @@ class Decider:
                 book.session_id,
                 cycle.cycle_id,
             )
-            return self._decide(book, cycle, reason, self._store.load(book.session_id))
+            snapshot = self._load(book)
+            known = Head(book.last_decided, book.snapshot.state.version)
+            if is_behind(snapshot, known):
+                raise StateBehind(book.partition, {book.session_id: (snapshot, known)}) from None
+            return self._decide(book, cycle, reason, snapshot)
 
     def _decide(
         self,
@@ -141,12 +154,19 @@ class Decider:
             SessionSnapshot(applied.decision.state, cycle.cycle_id, snapshot.published_through),
         )
 
+    def _load(self, book: SessionBook) -> SessionSnapshot:
+        """The session as the store has it now, checked against the commit topic."""
+        snapshot = self._store.load(book.session_id)
+        if self._check is not None:
+            self._check(book.partition, book.session_id, snapshot)
+        return snapshot
+
     def decided_before(self, book: SessionBook, cycle_id: int) -> Verdict:
         """A cycle already decided in the store: publish its stored outcome unless the
         commit topic already holds it."""
         session_id = book.session_id
         stored = self._store.decided(session_id, cycle_id)
-        snapshot = self._store.load(session_id)
+        snapshot = self._load(book)
         if stored is None or stored.outcome is None:
             log.warning(
                 "cycle decided long ago, its outcome record aged out; not re-published "

@@ -26,7 +26,7 @@ from portfolio_tx.worker.cycles import (
     TopicPartition,
 )
 from portfolio_tx.worker.decide import Decider, Verdict
-from portfolio_tx.worker.intake import Intake, RawDeadLetter
+from portfolio_tx.worker.intake import Intake, RawDeadLetter, SnapshotCheck
 from portfolio_tx.worker.marks import MarkTable
 from portfolio_tx.worker.stats import WorkerStats
 
@@ -43,6 +43,7 @@ class CycleDesk:
         commit_log: CommitLog | None,
         stats: WorkerStats,
         dead_letter: RawDeadLetter,
+        check: SnapshotCheck | None = None,
     ) -> None:
         self._timeout_ms = int(settings.cycle_timeout_s * 1000)
         self._open_timeout_ms = int(settings.open_cycle_timeout_s * 1000)
@@ -50,10 +51,10 @@ class CycleDesk:
         self._stats = stats
         self._dead_letter = dead_letter
         limits = CycleLimits(settings.max_cycle_events, settings.max_open_cycles)
-        self.intake = Intake(codec, settings.topics, store, dead_letter, stats, limits)
+        self.intake = Intake(codec, settings.topics, store, dead_letter, stats, limits, check)
         self._drain_budget = settings.batch_size
         self._expired_at_ms = -1  # record time of the last open-cycle timeout sweep
-        self.decider = Decider(settings, store, codec, marks, commit_log)
+        self.decider = Decider(settings, store, codec, marks, commit_log, check)
         # Per input partition, the latest record timestamp read; partitions read to their
         # end count as reaching ``clock_ms``. See ``_timed_out``.
         self.progress: dict[TopicPartition, int] = {}
@@ -161,7 +162,7 @@ class CycleDesk:
                 if verdict.decision is None:
                     self._stats.fenced += 1
                 elif verdict.decision.committed:
-                    self._stats.committed += 1
+                    self._stats.committed_with(verdict.decision.delta)
                 else:
                     self._stats.discarded[str(verdict.decision.reason)] += 1
                 publish(book, verdict)

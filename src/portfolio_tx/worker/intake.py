@@ -32,7 +32,7 @@ from portfolio_tx.events import (
 from portfolio_tx.kafka.admin import TopicNames
 from portfolio_tx.kafka.clients import located
 from portfolio_tx.ledger import DiscardReason
-from portfolio_tx.store.port import StateStore
+from portfolio_tx.store.port import SessionSnapshot, StateStore
 from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle, OpenCycle, SessionBook
 from portfolio_tx.worker.stats import WorkerStats
 
@@ -40,6 +40,9 @@ log = logging.getLogger("portfolio_tx.worker")
 
 RawDeadLetter = Callable[[str, int, int, bytes | None, bytes | None, str], None]
 """(source topic, partition, offset, key, value, reason) -> None"""
+SnapshotCheck = Callable[[int, str, SessionSnapshot], None]
+"""(partition, session id, snapshot read from the store) -> None; raises when it must not
+be staged on (``heads.StateBehind``)."""
 InputEvent = Fill | PnlEvent | CycleMarker
 
 
@@ -67,11 +70,13 @@ class Intake:
         dead_letter: RawDeadLetter,
         stats: WorkerStats,
         limits: CycleLimits | None = None,
+        check: SnapshotCheck | None = None,
     ) -> None:
         self._codec = codec
         self._commits = topics.commits
         self.limits = limits or CycleLimits()
         self._store = store
+        self._check = check
         self._raw_dead_letter = dead_letter
         self._stats = stats
         self._expected: dict[str, type[InputEvent]] = {
@@ -84,7 +89,8 @@ class Intake:
         self.draining: dict[tuple[str, int], str] = {}  # refused cycles -> dead-letter reason
 
     def book(self, session_id: str, partition: int) -> SessionBook:
-        """The session's book, its committed snapshot read from the store on first use."""
+        """The session's book, its committed snapshot read from the store on first use (and
+        checked against what the commit topic holds)."""
         book = self.books.get(session_id)
         if book is None:
             abandoned = {
@@ -92,6 +98,8 @@ class Intake:
                 for cycle_id, reason in self._store.abandoned(session_id).items()
             }
             snapshot = self._store.load(session_id)
+            if self._check is not None:
+                self._check(partition, session_id, snapshot)
             book = SessionBook(session_id, partition, snapshot, self.limits, abandoned)
             self.books[session_id] = book
         return book

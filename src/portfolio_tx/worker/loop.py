@@ -52,7 +52,8 @@ from portfolio_tx.worker.cycles import SessionBook
 from portfolio_tx.worker.deadletters import DeadLetters
 from portfolio_tx.worker.decide import Verdict
 from portfolio_tx.worker.desk import CycleDesk
-from portfolio_tx.worker.restore import restore_partition
+from portfolio_tx.worker.heads import Head, PublishedHeads, StateBehind
+from portfolio_tx.worker.restore import behind, read_heads, restore_sessions
 from portfolio_tx.worker.stats import WorkerStats
 from portfolio_tx.worker.watch import read_to_end, record_gauges, wall_ms
 
@@ -107,11 +108,24 @@ class Worker:
         self._store = store
         self._commit_log = commit_log
         self._dead_letters = DeadLetters(self._producer, settings.topics.deadletter, self.stats)
+        self._heads = PublishedHeads()
+        # partitions whose stored sessions were compared with their heads since the store
+        # last changed hands (a restart, a failover, trouble): see _repair_store
+        self._verified: set[int] = set()
+        self._store_identity: str | None = None
         self._desk = CycleDesk(
-            settings, store, codec, marks.table, commit_log, self.stats, self._dead_letters.send
+            settings,
+            store,
+            codec,
+            marks.table,
+            commit_log,
+            self.stats,
+            self._dead_letters.send,
+            self._heads.check,
         )
         self._intake = self._desk.intake
         self._published: dict[str, int] = {}  # this transaction's outcomes, per session
+        self._published_heads: dict[str, tuple[int, Head]] = {}  # ... and their heads
         self._next: dict[tuple[str, int], int] = {}
         self._assigned: set[int] = set()  # partition numbers of the co-partitioned topics
         self._paused: set[int] = set()  # partitions whose fills and pnl wait: buffer at limit
@@ -164,6 +178,7 @@ class Worker:
                     self._iteration(messages, now)
                     self._backpressure()
                 if now >= gauges_due:
+                    self._watch_store_identity()
                     record_gauges(
                         self.stats,
                         self._consumer,
@@ -215,7 +230,7 @@ class Worker:
         records = [m for m in messages if not self._consumer_error(m)]
         in_transaction = False
         try:
-            if self._restore_lost_partitions():
+            if self._repair_store():
                 return
             self._producer.begin()
             in_transaction = True
@@ -242,45 +257,119 @@ class Worker:
             self.stats.transaction_committed(self._clock())
             self._outcome_failures.clear()
         except KafkaException as exc:
-            self._published.clear()
             self._diagnose_outcome_failure()
+            self._forget_published()
             self._recover(exc)
             return
         except ProducerStuck as exc:
             log.error("transactional producer stuck (%s); replacing it", exc)
             self._diagnose_outcome_failure()
-            self._published.clear()
+            self._forget_published()
             self.stats.aborted_transactions += 1
             self.stats.transaction_aborted()
             self._producer.replace()
             self._rewind()
             return
+        except StateBehind as exc:
+            self._forget_published()
+            self._state_behind(exc, in_transaction)
+            return
         except (StateStoreError, _StoreLost) as exc:
-            self._published.clear()
+            self._forget_published()
             self._store_trouble(exc, in_transaction)
             return
         self._after_commit()
 
-    def _restore_lost_partitions(self) -> bool:
-        """Restore the assigned partitions whose sessions the store lost; True if any was.
+    def _forget_published(self) -> None:
+        self._published.clear()
+        self._published_heads.clear()
 
-        Runs before anything is decided, so no cycle is decided on a state that is gone.
+    def _repair_store(self) -> bool:
+        """Before anything is decided: restore what the store lost or holds older than the
+        commit topic; True when something was repaired (everything is then read again).
+
+        A partition without its readiness key is restored whole. For every other assigned
+        partition, the heads (the last outcome per session on the commit topic) are read
+        once per assignment, and the stored sessions are compared with them after each
+        change of the Redis server and each store error; a session behind its head is
+        restored from the commit topic (a Redis restarted from an older snapshot, a replica
+        promoted without the last writes).
         """
         assigned = sorted(self._assigned)
-        lost = [p for p in assigned if p not in self._store.partitions_ready(assigned)]
-        if not lost:
-            return False
-        for partition in lost:
-            self.stats.restored_sessions += restore_partition(
-                self._commit_log, self._store, partition
-            )
+        ready = self._store.partitions_ready(assigned)
+        repaired = False
+        for partition in assigned:
+            if partition not in ready:
+                heads = restore_sessions(self._commit_log, self._store, partition)
+                self._heads.learn(partition, heads)
+                self._verified.add(partition)
+                self.stats.restored_sessions += len(heads)
+                log.warning(
+                    "restored %d sessions of partition %d from the commit topic "
+                    "(the store had lost the partition)",
+                    len(heads),
+                    partition,
+                )
+                repaired = True
+                continue
+            if not self._heads.known(partition):
+                self._heads.learn(partition, read_heads(self._commit_log, partition))
+                self._verified.discard(partition)
+            if partition not in self._verified:
+                stale = behind(self._store, self._heads.partition_heads(partition))
+                if stale:
+                    self._repair(StateBehind(partition, stale))
+                    repaired = True
+                self._verified.add(partition)
+        if repaired:
+            self._rewind()
+        return repaired
+
+    def _repair(self, found: StateBehind) -> None:
+        """Restore the sessions found behind their published heads, and say so."""
+        restore_sessions(self._commit_log, self._store, found.partition, set(found.sessions))
+        self.stats.repaired_sessions += len(found.sessions)
+        log.warning(
+            "repaired %d sessions from the commit topic (partition %d): %s",
+            len(found.sessions),
+            found.partition,
+            found,
+        )
+
+    def _state_behind(self, exc: StateBehind, in_transaction: bool) -> None:
+        """A state read mid-transaction was older than the commit topic: abort, compare the
+        whole partition with its heads and repair it before reading again."""
+        log.warning("state store went back in time, aborting and repairing: %s", exc)
+        if in_transaction:
+            self.stats.aborted_transactions += 1
+            self.stats.transaction_aborted()
+            self._abort()
+        self._verified.clear()
         self._rewind()
-        return True
+
+    def _watch_store_identity(self) -> None:
+        """A new Redis server process (restart, failover) may hold older data: compare the
+        stored sessions with their heads again before the next decision."""
+        try:
+            identity = self._store.server_identity()
+        except StateStoreError:
+            self._verified.clear()
+            return
+        if self._store_identity is not None and identity != self._store_identity:
+            log.warning(
+                "the Redis server changed (%s -> %s); checking every session against "
+                "the commit topic",
+                self._store_identity,
+                identity,
+            )
+            self._verified.clear()
+        self._store_identity = identity
 
     def _store_trouble(self, exc: Exception, in_transaction: bool) -> None:
         """Redis failed or lost data mid-transaction: abort, read again, restore if needed."""
         log.warning("state store trouble, aborting and reading again: %s", exc)
         self.stats.record_redis_error(type(exc).__name__)
+        self._verified.clear()
         if in_transaction:
             self.stats.aborted_transactions += 1
             self.stats.transaction_aborted()
@@ -290,7 +379,11 @@ class Worker:
             time.sleep(_STORE_BACKOFF_S)
 
     def _after_commit(self) -> None:
-        """Note in the store which outcomes the commit topic now holds (for crash recovery)."""
+        """Advance the heads, and note in the store which outcomes the commit topic now
+        holds (for crash recovery)."""
+        for session_id, (partition, head) in self._published_heads.items():
+            self._heads.advance(partition, session_id, head)
+        self._published_heads = {}
         published, self._published = self._published, {}
         try:
             self._store.mark_published(published)
@@ -324,6 +417,10 @@ class Worker:
                 self._failed_outcome = (which, kafka_error(exc).name())
                 raise
         self._published[book.session_id] = verdict.cycle_id
+        self._published_heads[book.session_id] = (
+            book.partition,
+            Head(verdict.cycle_id, verdict.snapshot.state.version),
+        )
 
     def _diagnose_outcome_failure(self) -> None:
         """The transaction failed: if an outcome record could not be produced, count it, and
@@ -438,6 +535,8 @@ class Worker:
         self._intake.drop_partitions(numbers)
         self._assigned |= numbers
         self._paused -= numbers
+        self._heads.forget(numbers)  # read again: another worker may have decided since
+        self._verified -= numbers
         self._idle_since = self._clock()  # idleness counts from a settled assignment
 
     def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
@@ -446,6 +545,8 @@ class Worker:
         self._intake.drop_partitions(numbers)
         self._assigned -= numbers
         self._paused -= numbers
+        self._heads.forget(numbers)
+        self._verified -= numbers
         for key in [k for k in self._next if k[1] in numbers]:
             del self._next[key]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ class StatsSnapshot:
     aborted_transactions: int
     transactions: int
     restored_sessions: int
+    repaired_sessions: int
+    residual_abs: Decimal
+    residual_cycles: int
     open_cycles: int
     refused: int
     buffered_bytes: int
@@ -85,6 +89,9 @@ class WorkerStats:
     buffered_bytes: int = 0  # gauge: events buffered in open cycles (set by the loop)
     paused_partitions: int = 0  # gauge: input partitions paused at the buffer limit
     outcome_produce_errors: Counter[str] = field(default_factory=Counter)  # per error name
+    repaired_sessions: int = 0  # rebuilt because the store held them older than the topic
+    residual_abs: Decimal = Decimal(0)  # Σ |Δ| accepted within ε by the committed cycles
+    residual_cycles: int = 0  # committed cycles with Δ ≠ 0
     lag: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> lag
     redis_errors: Counter[str] = field(default_factory=Counter)  # per error kind
     kafka_errors: Counter[str] = field(default_factory=Counter)  # per KafkaError name
@@ -100,6 +107,13 @@ class WorkerStats:
         return self.committed + sum(self.discarded.values())
 
     # -- hooks the loop calls --------------------------------------------------------------
+
+    def committed_with(self, delta: Decimal) -> None:
+        """A COMMIT decided with ``delta`` (accepted within ε)."""
+        self.committed += 1
+        if delta:
+            self.residual_cycles += 1
+            self.residual_abs += abs(delta)
 
     def decision_staged(self, marked_at: float) -> None:
         """A cycle whose marker arrived at ``marked_at`` (monotonic s) was decided in the
@@ -161,6 +175,9 @@ class WorkerStats:
             aborted_transactions=self.aborted_transactions,
             transactions=self.transactions,
             restored_sessions=self.restored_sessions,
+            repaired_sessions=self.repaired_sessions,
+            residual_abs=self.residual_abs,
+            residual_cycles=self.residual_cycles,
             open_cycles=self.open_cycles,
             refused=self.refused,
             buffered_bytes=self.buffered_bytes,
@@ -186,6 +203,9 @@ class WorkerStats:
             "restored_sessions": self.restored_sessions,
             "refused": self.refused,
             "outcome_produce_errors": dict(self.outcome_produce_errors),
+            "repaired_sessions": self.repaired_sessions,
+            "residual_abs": str(self.residual_abs),
+            "residual_cycles": self.residual_cycles,
             "redis_errors": dict(self.redis_errors),
             "kafka_errors": dict(self.kafka_errors),
         }

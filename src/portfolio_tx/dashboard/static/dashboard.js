@@ -144,6 +144,7 @@
     realized.textContent = signed(last.realized_pnl);
     realized.className = "realized " + (num(last.realized_pnl) < 0 ? "down" : "up");
     $(".fees", card).textContent = money(last.fees);
+    $(".residual", card).textContent = last.residual === null ? "—" : signed(last.residual);
 
     const rows = $(".positions tbody", card);
     rows.replaceChildren();
