@@ -61,6 +61,21 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
         "--epsilon", type=flag_type(parse_epsilon), help="fixed tolerance [PTX_EPSILON]"
     )
     parser.add_argument("--batch-size", type=int, help="records per poll [PTX_BATCH_SIZE]")
+    limits = parser.add_argument_group("limits (a cycle past one is TOO_LARGE)")
+    limits.add_argument(
+        "--max-cycle-events", type=int, help="events per cycle [PTX_MAX_CYCLE_EVENTS] (100000)"
+    )
+    limits.add_argument(
+        "--max-open-cycles", type=int, help="open cycles per session [PTX_MAX_OPEN_CYCLES] (64)"
+    )
+    limits.add_argument(
+        "--max-buffered-mb", type=float, help="buffered MiB per worker [PTX_MAX_BUFFERED_MB] (256)"
+    )
+    limits.add_argument(
+        "--open-cycle-timeout",
+        type=float,
+        help="seconds an unmarked cycle may stay open [PTX_OPEN_CYCLE_TIMEOUT] (300)",
+    )
     parser.add_argument(
         "--metrics-port",
         type=flag_type(parse_port),
@@ -147,8 +162,17 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "group_id": args.group_id,
         "redis_namespace": args.redis_namespace,
     }
-    for name in ("instance_id", "cost_basis", "epsilon", "batch_size"):
+    for name in (
+        "instance_id",
+        "cost_basis",
+        "epsilon",
+        "batch_size",
+        "max_cycle_events",
+        "max_open_cycles",
+        "max_buffered_mb",
+    ):
         overrides[name] = getattr(args, name, None)
+    overrides["open_cycle_timeout_s"] = getattr(args, "open_cycle_timeout", None)
     overrides["cycle_timeout_s"] = getattr(args, "cycle_timeout", None)
     overrides["max_mark_age_s"] = getattr(args, "max_mark_age", None)
     if args.topic_prefix is not None:

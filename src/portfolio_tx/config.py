@@ -16,6 +16,10 @@ Every variable, its default and its meaning (the README's configuration table mi
     PTX_EPSILON               (unset)                     fixed tolerance instead of the rule
     PTX_TRANSACTION_TIMEOUT_MS 10000                      Kafka transaction.timeout.ms
     PTX_BATCH_SIZE            2000                        records per transaction (at most)
+    PTX_MAX_CYCLE_EVENTS      100000                      distinct events one cycle may hold
+    PTX_MAX_OPEN_CYCLES       64                          open cycles one session may hold
+    PTX_MAX_BUFFERED_MB       256                         buffered events per worker, MiB
+    PTX_OPEN_CYCLE_TIMEOUT    300                         seconds an unmarked cycle may stay open
 """
 
 from __future__ import annotations
@@ -51,6 +55,10 @@ class Settings:
     epsilon: Decimal | None = None
     transaction_timeout_ms: int = 10_000
     batch_size: int = 2000  # fixed costs per transaction: bench/RESULTS.md, finding 3
+    max_cycle_events: int = 100_000  # past it: TOO_LARGE (a 50,000-fill cycle is valid)
+    max_open_cycles: int = 64  # per session; past it a new cycle is TOO_LARGE
+    max_buffered_mb: float = 256.0  # per worker; at it the busiest partitions are paused
+    open_cycle_timeout_s: float = 300.0  # record time an unmarked cycle may stay open
 
     @property
     def transactional_id(self) -> str:
@@ -127,4 +135,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "PTX_TRANSACTION_TIMEOUT_MS", defaults.transaction_timeout_ms, int
         ),
         batch_size=_number(env, "PTX_BATCH_SIZE", defaults.batch_size, int),
+        max_cycle_events=_number(env, "PTX_MAX_CYCLE_EVENTS", defaults.max_cycle_events, int),
+        max_open_cycles=_number(env, "PTX_MAX_OPEN_CYCLES", defaults.max_open_cycles, int),
+        max_buffered_mb=_number(env, "PTX_MAX_BUFFERED_MB", defaults.max_buffered_mb),
+        open_cycle_timeout_s=_number(env, "PTX_OPEN_CYCLE_TIMEOUT", defaults.open_cycle_timeout_s),
     )

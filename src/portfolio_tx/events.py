@@ -13,6 +13,8 @@ wrong with a decoded input event, as data.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -33,6 +35,30 @@ MAX_TEXT_LENGTH = 256
 """Longest accepted event id, session id or symbol."""
 
 _PNL_KINDS = frozenset(kind.value for kind in PnlKind)
+
+INLINE_EVENT_IDS_BYTES = 64 * 1024
+"""Most bytes of event ids an outcome carries inline; a larger cycle's outcome carries only
+their count and digest (and ``read_through``), so it always fits the broker's message size."""
+
+
+def event_ids_digest(event_ids: Iterable[str]) -> str:
+    """SHA-256 (hex) of the distinct event ids, sorted and newline-joined: the same set of ids
+    gives the same digest whatever order they arrived in."""
+    digest = hashlib.sha256()
+    for event_id in sorted(set(event_ids)):
+        digest.update(event_id.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def inline_event_ids(event_ids: Iterable[str]) -> bool:
+    """Whether ``event_ids`` are small enough to be kept inline (outcome, store)."""
+    budget = INLINE_EVENT_IDS_BYTES
+    for event_id in event_ids:
+        budget -= len(event_id) + 2
+        if budget < 0:
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +137,15 @@ class OutcomeMark:
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeOffset:
+    """The last offset of an input partition that held an event of the cycle."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class CycleOutcome:
     """The decision on one cycle (see ``ledger.Decision`` for what each figure means).
 
@@ -118,7 +153,16 @@ class CycleOutcome:
     ``state_cash`` describe the session's committed state after the cycle: the new state on
     COMMIT, the unchanged previous one on DISCARD. ``state_cash`` and the lots' costs keep
     the ledger's full precision (the wire gives them scale 36), so the state can be rebuilt
-    exactly; ``cash`` is the staged cash of the contract. ``transfers``, ``residual`` (the
+    exactly; ``cash`` is the staged cash of the contract. ``reason`` is a ``DiscardReason``
+    value on DISCARD, else None.
+
+    ``event_count`` is how many distinct events the cycle was decided on and ``event_digest``
+    the digest of their ids (``event_ids_digest``); ``event_ids`` lists them only when they
+    fit ``INLINE_EVENT_IDS_BYTES``. ``read_through`` gives, per input partition, the last
+    offset of an event the decision included: an event of the decided cycle read again at or
+    below it is a redelivery, one above it is late (O(1), no id list needed).
+
+    ``cash`` is the staged cash of the contract; ``transfers``, ``residual`` (the
     cumulative Δ of the committed cycles, beside this cycle's ``delta``) and
     ``state_realized_pnl`` (``realized_pnl`` exact) are the state's too, at scale 36; an
     older writer leaves them None. ``reason`` is a ``DiscardReason`` value on DISCARD, else
@@ -146,6 +190,9 @@ class CycleOutcome:
     marks: tuple[OutcomeMark, ...] = ()
     worker_id: str | None = None
     event_ids: tuple[str, ...] = ()
+    event_count: int = 0
+    event_digest: str | None = None
+    read_through: tuple[OutcomeOffset, ...] = ()
     transfers: Decimal | None = None
     residual: Decimal | None = None
     state_realized_pnl: Decimal | None = None
@@ -168,8 +215,13 @@ def outcome_from_decision(
     ts: int,
     worker_id: str | None = None,
     event_ids: tuple[str, ...] = (),
+    read_through: Mapping[tuple[str, int], int] | None = None,
 ) -> CycleOutcome:
     """The outcome event for ``decision`` on ``session_id``, stamped ``ts`` (epoch millis).
+
+    ``event_ids`` are the cycle's distinct event ids: counted and digested always, inlined
+    only when they fit ``INLINE_EVENT_IDS_BYTES``. ``read_through`` maps (topic, partition)
+    to the last offset of an event the decision included.
 
     Lots are listed per symbol (sorted) in their cost-basis order, so ``state_from_outcome``
     rebuilds the same lot book. Raises ``ValueError`` when the decision has no cycle id.
@@ -205,7 +257,13 @@ def outcome_from_decision(
         ),
         marks=tuple(OutcomeMark(symbol, price) for symbol, price in sorted(state.marks.items())),
         worker_id=worker_id,
-        event_ids=event_ids,
+        event_ids=event_ids if inline_event_ids(event_ids) else (),
+        event_count=len(event_ids),
+        event_digest=event_ids_digest(event_ids) if event_ids else None,
+        read_through=tuple(
+            OutcomeOffset(topic, partition, offset)
+            for (topic, partition), offset in sorted((read_through or {}).items())
+        ),
         transfers=state.transfers,
         residual=state.residual,
         state_realized_pnl=state.realized_pnl,

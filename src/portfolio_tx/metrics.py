@@ -26,6 +26,10 @@ Exposed (every name prefixed ``ptx_``)::
     kafka_errors_total{kind}              Kafka errors the worker met (KafkaError name)
     decision_latency_seconds              histogram: marker consumed -> outcome committed
     open_cycles                           gauge: cycles staged, not yet decided
+    refused_events_total                  events dead-lettered: their cycle is past a limit
+    outcome_produce_errors_total{kind}    failed attempts to produce an outcome record
+    buffered_bytes                        gauge: bytes of events buffered in open cycles
+    paused_partitions                     gauge: input partitions paused at the buffer limit
     consumer_lag{topic,partition}         gauge: records behind the last stable offset
 """
 
@@ -95,9 +99,15 @@ class WorkerCollector(Collector):
             s.residual_cycles,
         )
         yield _total("transaction_aborts", "Kafka transactions aborted.", s.aborted_transactions)
+        yield _total("refused_events", "Events of cycles past a limit, dead-lettered.", s.refused)
         for name, doc, by_kind in (
             ("redis_errors", "Redis errors, per kind.", s.redis_errors),
             ("kafka_errors", "Kafka errors, per KafkaError name.", s.kafka_errors),
+            (
+                "outcome_produce_errors",
+                "Failed attempts to produce an outcome record, per KafkaError name.",
+                s.outcome_produce_errors,
+            ),
         ):
             family = _counter(name, doc, ["kind"])
             for kind, count in sorted(by_kind.items()):
@@ -119,6 +129,14 @@ class WorkerCollector(Collector):
 
         yield GaugeMetricFamily(
             f"{PREFIX}_open_cycles", "Cycles staged and not yet decided.", value=s.open_cycles
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_buffered_bytes", "Bytes of events buffered.", value=s.buffered_bytes
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_paused_partitions",
+            "Input partitions paused at the buffer limit.",
+            value=s.paused_partitions,
         )
         lag = GaugeMetricFamily(
             f"{PREFIX}_consumer_lag",

@@ -34,6 +34,7 @@ from portfolio_tx.events import (
     MarkPrice,
     OutcomeLot,
     OutcomeMark,
+    OutcomeOffset,
     OutcomePosition,
     PnlEvent,
 )
@@ -165,6 +166,7 @@ _SHAPES: Mapping[str, Shape] = {
             "positions": Shape(OutcomePosition, _wire("quantity", "avg_entry_price", "mark_price")),
             "lots": Shape(OutcomeLot, {"quantity": WIRE, "cost": EXACT}),
             "marks": Shape(OutcomeMark, _wire("price")),
+            "read_through": Shape(OutcomeOffset),
         },
         strings=("event_ids",),
     ),

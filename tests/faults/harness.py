@@ -124,10 +124,17 @@ class FaultRun:
             "PTX_REDIS_NAMESPACE": s.redis_namespace,
             "PTX_CYCLE_TIMEOUT": str(s.cycle_timeout_s),
             "PTX_MAX_MARK_AGE": str(s.max_mark_age_s),
-            "PTX_BATCH_SIZE": "200",
+            "PTX_BATCH_SIZE": str(s.batch_size),
+            "PTX_MAX_CYCLE_EVENTS": str(s.max_cycle_events),
+            "PTX_MAX_OPEN_CYCLES": str(s.max_open_cycles),
+            "PTX_MAX_BUFFERED_MB": str(s.max_buffered_mb),
+            "PTX_OPEN_CYCLE_TIMEOUT": str(s.open_cycle_timeout_s),
         }
 
     # -- workers ---------------------------------------------------------------------------
+
+    def pid(self, instance: str = "w1") -> int:
+        return self.workers[instance].pid
 
     def start_worker(self, instance: str = "w1") -> None:
         log = self.logs.setdefault(instance, Path(tempfile.mkstemp(prefix=f"{instance}-")[1]))
@@ -183,10 +190,11 @@ class FaultRun:
 
     # -- the end ---------------------------------------------------------------------------
 
-    def wait_for_all_outcomes(self, timeout: float) -> list[CycleOutcome]:
-        """Wait for the simulator to finish and one outcome per cycle to be visible."""
+    def wait_for_all_outcomes(self, timeout: float, *, extra: int = 0) -> list[CycleOutcome]:
+        """Wait for the simulator to finish and one outcome per cycle to be visible (and
+        for ``extra`` more: cycles the test published itself)."""
         assert self.published.wait(timeout), "the simulator did not finish publishing"
-        want = len(self.upstream.cycles)
+        want = len(self.upstream.cycles) + extra
         deadline = time.monotonic() + timeout
         while True:
             self.assert_alive()
@@ -203,12 +211,18 @@ class FaultRun:
             )
             time.sleep(1.0)
 
-    def assert_exactly_once_and_correct(self, outcomes: list[CycleOutcome]) -> Counter[str]:
-        """The shared end-of-run check; returns outcomes per kind/reason."""
+    def assert_exactly_once_and_correct(
+        self, outcomes: list[CycleOutcome], *, extra: frozenset[tuple[str, int]] = frozenset()
+    ) -> Counter[str]:
+        """The shared end-of-run check; returns outcomes per kind/reason.
+
+        ``extra`` are cycles a test published beside the simulated ones: they too must have
+        exactly one outcome (its reason is the test's to check); the simulated sessions'
+        outcomes and states must equal the recomputation's."""
         seen = Counter((o.session_id, o.cycle_id) for o in outcomes)
         duplicated = {key: n for key, n in seen.items() if n > 1}
         assert not duplicated, f"cycles with more than one outcome: {duplicated}"
-        published = {(c.session_id, c.cycle_id) for c in self.upstream.cycles}
+        published = {(c.session_id, c.cycle_id) for c in self.upstream.cycles} | extra
         assert set(seen) == published, (
             f"lost: {sorted(published - set(seen))[:10]}, "
             f"unexpected: {sorted(set(seen) - published)[:10]}"
@@ -216,6 +230,8 @@ class FaultRun:
         expected = MemoryStateStore()
         recomputed = recompute(self.settings, expected)
         for outcome in outcomes:
+            if (outcome.session_id, outcome.cycle_id) in extra:
+                continue
             want = recomputed.outcomes[(outcome.session_id, outcome.cycle_id)]
             assert (outcome.outcome, outcome.reason) == (want.outcome, want.reason), (
                 f"{outcome.session_id} cycle {outcome.cycle_id}: published "
@@ -259,6 +275,7 @@ def make_run(
     faults: tuple[Fault, ...] = ORDER_INDEPENDENT,
     fault_rate: float = 0.1,
     seed: int = 7,
+    **limits: object,
 ) -> FaultRun:
     topics = TopicNames.with_prefix(prefix)
     create_topics(bootstrap_servers, topics, partitions)
@@ -272,7 +289,8 @@ def make_run(
         redis_namespace="ptx",
         cycle_timeout_s=2.0,
         max_mark_age_s=300.0,
-    )
+        batch_size=200,  # small transactions: kills land in more of them
+    ).with_overrides(**limits)
     config = SimConfig(
         sessions=sessions,
         cycles=cycles,

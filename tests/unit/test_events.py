@@ -197,3 +197,24 @@ def test_event_problem_names_what_is_invalid(
 
 def test_a_256_character_id_is_still_fine() -> None:
     assert event_problem(_fill(event_id="x" * 256, symbol="y" * 256)) is None
+
+
+def test_a_large_cycles_outcome_carries_a_count_and_digest_instead_of_its_ids() -> None:
+    import uuid
+
+    from portfolio_tx.events import INLINE_EVENT_IDS_BYTES, event_ids_digest
+
+    decision = run_cycle(FUNDED, [], cycle_id=2)
+    ids = tuple(str(uuid.uuid4()) for _ in range(50_000))
+    where = {("portfolio.fills", 3): 123_456, ("portfolio.pnl", 3): 77}
+    outcome = outcome_from_decision("s-1", decision, TS, event_ids=ids, read_through=where)
+    assert outcome.event_ids == () and outcome.event_count == 50_000
+    assert outcome.event_digest == event_ids_digest(reversed(ids))  # order does not matter
+    record = Codec().encode(outcome, "portfolio.commits")
+    assert len(record) < 2_000  # was 1.9 MB with every id inline
+    back = Codec().decode(record, topic="c", partition=0, offset=0, expected=type(outcome))
+    assert {(o.topic, o.partition): o.offset for o in back.read_through} == where
+
+    few = ids[: INLINE_EVENT_IDS_BYTES // 40]
+    small = outcome_from_decision("s-1", decision, TS, event_ids=few)
+    assert small.event_ids == few and small.event_count == len(few)

@@ -239,7 +239,9 @@ def test_more_symbols_than_the_named_ones_are_generated() -> None:
 def test_every_fault_kind_appears_given_enough_faulty_cycles() -> None:
     upstream, _ = planned(FAULTY)
     assert set(upstream.faults_injected()) == {fault.value for fault in Fault}
-    assert set(upstream.expected) == {COMMIT, *(reason.value for reason in Reason)}
+    # TOO_LARGE needs a cycle past a size limit: tests/faults/test_large_cycles.py makes those
+    simulated = {reason.value for reason in Reason if reason is not Reason.TOO_LARGE}
+    assert set(upstream.expected) == {COMMIT, *simulated}
 
 
 def test_without_faults_every_cycle_is_expected_to_commit() -> None:

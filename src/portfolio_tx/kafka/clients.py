@@ -37,6 +37,9 @@ def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "heartbeat.interval.ms": 1_000,
         "max.poll.interval.ms": 60_000,
         "fetch.wait.max.ms": 50,
+        # prefetch at most 2 MiB: the consumer queue is one FIFO for all partitions, so a
+        # flood prefetched ahead delays every other partition (and 64 MiB is RSS)
+        "queued.max.messages.kbytes": 2_048,
         "client.id": f"portfolio-tx-{settings.instance_id}",
         "logger": _LIBRDKAFKA_LOG,
         **extra,
@@ -51,6 +54,8 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "enable.idempotence": True,
         "partitioner": "murmur2_random",
         "linger.ms": 2,
+        # a burst of dead letters (a cycle past its limit) waits for room, not for RAM
+        "queue.buffering.max.messages": 20_000,
         "client.id": f"portfolio-tx-{settings.instance_id}",
         **extra,
     }

@@ -66,7 +66,14 @@ class TransactionalProducer:
         self._producer.begin_transaction()
 
     def produce(self, topic: str, **record: Any) -> None:
-        self._producer.produce(topic, **record)
+        """Produce one record; a full local queue (a burst of dead letters) is drained by
+        serving delivery reports until there is room, instead of failing the transaction."""
+        while True:
+            try:
+                self._producer.produce(topic, **record)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
 
     def send_offsets(self, offsets: list[TopicPartition], group_metadata: object) -> None:
         self.call(

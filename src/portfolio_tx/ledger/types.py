@@ -41,3 +41,4 @@ class DiscardReason(StrEnum):
     INCOMPLETE = "INCOMPLETE"
     COUNT_MISMATCH = "COUNT_MISMATCH"
     INVALID_EVENT = "INVALID_EVENT"
+    TOO_LARGE = "TOO_LARGE"  # past a size limit: events per cycle or open cycles per session

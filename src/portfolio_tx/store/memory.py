@@ -35,6 +35,7 @@ class MemoryStateStore:
     def __init__(self, outcome_window: int = 256) -> None:
         self._sessions: dict[str, _Session] = {}
         self._ready: set[int] = set()
+        self._abandoned: dict[str, dict[int, str]] = {}
         self._window = outcome_window
 
     def sessions(self) -> list[str]:
@@ -113,6 +114,12 @@ class MemoryStateStore:
 
     def mark_partition_ready(self, partition: int) -> None:
         self._ready.add(partition)
+
+    def abandoned(self, session_id: str) -> dict[int, str]:
+        return dict(self._abandoned.get(session_id, {}))
+
+    def abandon(self, session_id: str, cycles: Mapping[int, str]) -> None:
+        self._abandoned.setdefault(session_id, {}).update(cycles)
 
     def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None:
         """The seed's read: cash_balance, total_equity, total_fees, total_realized_pnl."""

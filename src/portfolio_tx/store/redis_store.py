@@ -9,6 +9,12 @@ store works unchanged on Redis Cluster::
                                       c:<id> -> outcome record; e:<id> -> the cycle's event ids
                                       (newline-separated); w:<id> -> when decided (epoch ms)
     {ns}:{<session>}:recent     list  the decided cycle ids whose outcome records are kept
+    {ns}:{<session>}:abandoned  hash  cycle id -> discard reason, for cycles given up
+                                      undecided (past a limit, or never marked in time)
+
+Event ids (``e:<id>``) are kept only for cycles whose ids fit
+``events.INLINE_EVENT_IDS_BYTES`` (the caller passes none for larger ones): a re-read event
+of a larger decided cycle is told from a late one by the offsets in its outcome record.
 
     {ns}:ready:<partition>      string  this partition's sessions are in Redis (restored or new)
 
@@ -266,6 +272,24 @@ class RedisStateStore:
             self._client.set(self._ready_key(partition), int(time.time() * 1000))
         except RedisError as exc:
             raise StateStoreError(f"Redis write failed: {exc}") from exc
+
+    def abandoned(self, session_id: str) -> dict[int, str]:
+        """The session's cycles given up undecided (cycle id -> discard reason)."""
+        key = f"{self.namespace}:{{{session_id}}}:abandoned"
+        try:
+            found = self._client.hgetall(key)
+        except RedisError as exc:
+            raise StateStoreError(f"Redis read failed for session {session_id}: {exc}") from exc
+        return {int(cycle): _text(reason) for cycle, reason in found.items()}
+
+    def abandon(self, session_id: str, cycles: Mapping[int, str]) -> None:
+        if not cycles:
+            return
+        key = f"{self.namespace}:{{{session_id}}}:abandoned"
+        try:
+            self._client.hset(key, mapping=dict(cycles))  # type: ignore[arg-type]
+        except RedisError as exc:
+            raise StateStoreError(f"Redis write failed for session {session_id}: {exc}") from exc
 
     def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None:
         """The seed's read: cash_balance, total_equity, total_fees, total_realized_pnl."""

@@ -4,6 +4,7 @@ why they could not be used. Produced inside the worker's Kafka transaction."""
 from __future__ import annotations
 
 import logging
+import time
 
 from confluent_kafka import Message
 
@@ -14,11 +15,29 @@ from portfolio_tx.worker.stats import WorkerStats
 log = logging.getLogger("portfolio_tx.worker")
 
 
+_LOGGED_PER_SECOND = 20  # a flood of dead letters (a cycle past its limit) is summed up
+
+
 class DeadLetters:
     def __init__(self, producer: TransactionalProducer, topic: str, stats: WorkerStats) -> None:
         self._producer = producer
         self._topic = topic
         self._stats = stats
+        self._window = 0.0
+        self._logged = 0
+        self._unlogged = 0
+
+    def _log(self, topic: str, partition: int, offset: int, reason: str) -> None:
+        now = time.monotonic()
+        if now - self._window >= 1.0:
+            if self._unlogged:
+                log.warning("... and %d more dead letters in the last second", self._unlogged)
+            self._window, self._logged, self._unlogged = now, 0, 0
+        if self._logged < _LOGGED_PER_SECOND:
+            self._logged += 1
+            log.warning("dead letter %s[%d]@%d: %s", topic, partition, offset, reason)
+        else:
+            self._unlogged += 1
 
     def send(
         self,
@@ -29,7 +48,7 @@ class DeadLetters:
         value: bytes | None,
         reason: str,
     ) -> None:
-        log.warning("dead letter %s[%d]@%d: %s", topic, partition, offset, reason)
+        self._log(topic, partition, offset, reason)
         self._stats.dead_lettered += 1
         self._producer.produce(
             self._topic,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import ConcurrentModificationError, ValidationError
-from portfolio_tx.events import outcome_from_decision
+from portfolio_tx.events import Fill, PnlEvent, inline_event_ids, outcome_from_decision
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.ledger import Decision, DiscardReason
 from portfolio_tx.store.port import SessionSnapshot, StateStore
@@ -95,13 +95,16 @@ class Decider:
         if snapshot.last_decided is not None and cycle.cycle_id <= snapshot.last_decided:
             return self.decided_before(book, cycle.cycle_id)
 
+        event_ids = cycle.event_ids()
+
         def record(decision: Decision) -> bytes:
             outcome = outcome_from_decision(
                 session_id,
                 decision,
                 marker.ts,
                 worker_id=self._settings.instance_id,
-                event_ids=tuple(cycle.event_ids()),
+                event_ids=tuple(event_ids),
+                read_through=cycle.read_through,
             )
             return self._codec.encode(outcome, self._settings.topics.commits)
 
@@ -113,13 +116,20 @@ class Decider:
             validation_epsilon=self._settings.epsilon,
             record_outcome=record,
             snapshot=snapshot,
-            event_ids=cycle.event_ids(),
+            # a large cycle's ids are not kept: its outcome's read_through tells re-reads apart
+            event_ids=event_ids if inline_event_ids(event_ids) else (),
         )
         if reason is None:
             try:
-                for fill in cycle.fills.values():
+                for (topic, partition), offset, value in cycle.events.values(fills=True):
+                    fill = self._codec.decode(
+                        value, topic=topic, partition=partition, offset=offset, expected=Fill
+                    )
                     tx.stage_fill(fill.symbol, fill.side, fill.quantity, fill.price, fill.fee)
-                for event in cycle.pnl.values():
+                for (topic, partition), offset, value in cycle.events.values(fills=False):
+                    event = self._codec.decode(
+                        value, topic=topic, partition=partition, offset=offset, expected=PnlEvent
+                    )
                     tx.stage_pnl(event.kind, event.amount)
             except ValidationError:
                 reason = DiscardReason.INVALID_EVENT

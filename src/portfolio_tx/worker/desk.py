@@ -15,9 +15,16 @@ from confluent_kafka import Message
 
 from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
+from portfolio_tx.events import inline_event_ids
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.store.port import StateStore
-from portfolio_tx.worker.cycles import OpenCycle, SessionBook, TopicPartition
+from portfolio_tx.worker.cycles import (
+    CycleLimits,
+    KnownCycle,
+    OpenCycle,
+    SessionBook,
+    TopicPartition,
+)
 from portfolio_tx.worker.decide import Decider, Verdict
 from portfolio_tx.worker.intake import Intake, RawDeadLetter, SnapshotCheck
 from portfolio_tx.worker.marks import MarkTable
@@ -39,10 +46,14 @@ class CycleDesk:
         check: SnapshotCheck | None = None,
     ) -> None:
         self._timeout_ms = int(settings.cycle_timeout_s * 1000)
+        self._open_timeout_ms = int(settings.open_cycle_timeout_s * 1000)
         self._topics = settings.topics
         self._stats = stats
         self._dead_letter = dead_letter
-        self.intake = Intake(codec, settings.topics, store, dead_letter, stats, check)
+        limits = CycleLimits(settings.max_cycle_events, settings.max_open_cycles)
+        self.intake = Intake(codec, settings.topics, store, dead_letter, stats, limits, check)
+        self._drain_budget = settings.batch_size
+        self._expired_at_ms = -1  # record time of the last open-cycle timeout sweep
         self.decider = Decider(settings, store, codec, marks, commit_log, check)
         # Per input partition, the latest record timestamp read; partitions read to their
         # end count as reaching ``clock_ms``. See ``_timed_out``.
@@ -65,17 +76,55 @@ class CycleDesk:
         A worker catching up a backlog therefore never mistakes "not read yet" for "missing",
         and a recomputation over the same topics reaches the same verdict."""
         deadline = cycle.marker_ms + self._timeout_ms
-        for topic in (self._topics.fills, self._topics.pnl):
-            where = (topic, book.partition)
-            reached = self.progress.get(where, -1)
-            if self.all_caught_up or where in self.caught_up:
-                reached = max(reached, self.clock_ms)
-            if reached < deadline:
-                return False
-        return True
+        return all(
+            self._reached((topic, book.partition)) >= deadline
+            for topic in (self._topics.fills, self._topics.pnl)
+        )
+
+    def _reached(self, where: TopicPartition) -> int:
+        reached = self.progress.get(where, -1)
+        if self.all_caught_up or where in self.caught_up:
+            reached = max(reached, self.clock_ms)
+        return reached
+
+    def _open_too_long(self, book: SessionBook, cycle: OpenCycle) -> bool:
+        """An unmarked cycle is given up once its session's markers partition has been read
+        past its first event's record time plus the open-cycle timeout (or to its end, with
+        the clock past it): on record time, like ``_timed_out``."""
+        deadline = cycle.first_ms + self._open_timeout_ms
+        return self._reached((self._topics.cycles, book.partition)) >= deadline
+
+    def sweep_due(self) -> bool:
+        """Has record time moved a second on since the last open-cycle timeout sweep?"""
+        reached = max([self.clock_ms, *self.progress.values()])
+        return reached >= self._expired_at_ms + 1000
+
+    def sweep(self) -> int:
+        """Give up the unmarked cycles open too long: their events go to the dead-letter
+        topic, the committed offset moves past them; returns how many cycles."""
+        self._expired_at_ms = max([self.clock_ms, *self.progress.values()])
+        given_up = 0
+        for book in self.intake.books.values():
+            if not book.cycles:
+                continue
+            for cycle in book.expired(partial(self._open_too_long, book)):
+                given_up += 1
+                reason = (
+                    f"INCOMPLETE: cycle {cycle.cycle_id} of {book.session_id} had no marker "
+                    f"within the open-cycle timeout ({self._open_timeout_ms / 1000:g} s): orphan"
+                )
+                for record in cycle.pending():
+                    self._dead_letter(
+                        *record.where, record.offset, record.key, record.value, reason
+                    )
+        self.intake.keep_abandoned()
+        return given_up
 
     def due(self) -> bool:
-        """Is a marked cycle ready (or timed out), or a decided one in doubt?"""
+        """Is a marked cycle ready (or timed out), a decided one in doubt, or an open-cycle
+        timeout sweep due?"""
+        if self.intake.draining or (self.sweep_due() and self.open_cycles()):
+            return True
         for session_id in self.intake.marked:
             book = self.intake.books[session_id]
             if book.in_doubt or book.next_ready(partial(self._timed_out, book)) is not None:
@@ -86,6 +135,10 @@ class CycleDesk:
         """Decide what can be decided; returns how many cycles were handled."""
         handled = 0
         valued = False
+        if self.intake.draining:  # a refused cycle's records, a batch per transaction
+            handled += self.intake.drain(None if self.all_caught_up else self._drain_budget)
+        if self.sweep_due():
+            handled += self.sweep()  # its dead letters must be committed, like a decision
         for session_id in sorted(self.intake.marked):
             book = self.intake.books[session_id]
             for cycle_id in book.in_doubt:
@@ -113,17 +166,23 @@ class CycleDesk:
                 else:
                     self._stats.discarded[str(verdict.decision.reason)] += 1
                 publish(book, verdict)
-                book.decided(cycle, verdict.snapshot)
+                ids = cycle.ids
+                known = KnownCycle(
+                    dict(cycle.read_through),
+                    frozenset(ids) if inline_event_ids(ids) else frozenset(),
+                )
+                book.decided(cycle, verdict.snapshot, known)
                 handled += 1
             if not book.has_marked_cycle():
                 self.intake.marked.discard(session_id)
+        self.intake.keep_abandoned()
         return handled
 
     def _dead_letter_orphans(self, book: SessionBook) -> None:
         for orphan in book.orphans():
             reason = f"cycle {orphan.cycle_id} of {book.session_id} never got a marker"
-            for (topic, partition), offset, key, value in orphan.sources:
-                self._dead_letter(topic, partition, offset, key, value, reason)
+            for record in orphan.pending():
+                self._dead_letter(*record.where, record.offset, record.key, record.value, reason)
 
     def forget(self) -> None:
         """Drop what was read (after a rewind: it is read again)."""

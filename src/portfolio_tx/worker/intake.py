@@ -3,8 +3,13 @@
 For every record: decode (undecodable → dead letter), check (an invalid event of a known
 cycle is dead-lettered *and* sinks its cycle with INVALID_EVENT; one without a usable
 session or cycle is only dead-lettered), then stage it in its session's book. An event for
-an already-decided cycle is a redelivery when that cycle's decision included its event id
-(skipped quietly), otherwise it is genuinely late (dead-lettered).
+an already-decided cycle is a redelivery when that cycle's decision included it — read at or
+below the decision's last offset on that partition, or (small cycles) its event id among the
+decision's — and is skipped quietly; otherwise it is genuinely late (dead-lettered). Both
+checks are O(1) per event: what a decided cycle's decision included is fetched once.
+
+An event of a cycle past its limit (``CycleLimits``) is dead-lettered with TOO_LARGE, and
+the cycle's events buffered so far with it; the store remembers the cycle as abandoned.
 """
 
 from __future__ import annotations
@@ -16,11 +21,19 @@ from confluent_kafka import Message
 
 from portfolio_tx.codec import Codec
 from portfolio_tx.errors import DecodeError
-from portfolio_tx.events import MAX_TEXT_LENGTH, CycleMarker, Fill, PnlEvent, event_problem
+from portfolio_tx.events import (
+    MAX_TEXT_LENGTH,
+    CycleMarker,
+    CycleOutcome,
+    Fill,
+    PnlEvent,
+    event_problem,
+)
 from portfolio_tx.kafka.admin import TopicNames
 from portfolio_tx.kafka.clients import located
+from portfolio_tx.ledger import DiscardReason
 from portfolio_tx.store.port import SessionSnapshot, StateStore
-from portfolio_tx.worker.cycles import Admission, SessionBook
+from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle, OpenCycle, SessionBook
 from portfolio_tx.worker.stats import WorkerStats
 
 log = logging.getLogger("portfolio_tx.worker")
@@ -56,9 +69,12 @@ class Intake:
         store: StateStore,
         dead_letter: RawDeadLetter,
         stats: WorkerStats,
+        limits: CycleLimits | None = None,
         check: SnapshotCheck | None = None,
     ) -> None:
         self._codec = codec
+        self._commits = topics.commits
+        self.limits = limits or CycleLimits()
         self._store = store
         self._check = check
         self._raw_dead_letter = dead_letter
@@ -70,16 +86,21 @@ class Intake:
         }
         self.books: dict[str, SessionBook] = {}
         self.marked: set[str] = set()  # sessions with a marked cycle waiting to be decided
+        self.draining: dict[tuple[str, int], str] = {}  # refused cycles -> dead-letter reason
 
     def book(self, session_id: str, partition: int) -> SessionBook:
         """The session's book, its committed snapshot read from the store on first use (and
         checked against what the commit topic holds)."""
         book = self.books.get(session_id)
         if book is None:
+            abandoned = {
+                cycle_id: DiscardReason(reason)
+                for cycle_id, reason in self._store.abandoned(session_id).items()
+            }
             snapshot = self._store.load(session_id)
             if self._check is not None:
                 self._check(partition, session_id, snapshot)
-            book = SessionBook(session_id, partition, snapshot)
+            book = SessionBook(session_id, partition, snapshot, self.limits, abandoned)
             self.books[session_id] = book
         return book
 
@@ -94,10 +115,13 @@ class Intake:
         for session_id in [s for s, b in self.books.items() if b.partition in partitions]:
             del self.books[session_id]
             self.marked.discard(session_id)
+            for key in [k for k in self.draining if k[0] == session_id]:
+                del self.draining[key]
 
     def clear(self) -> None:
         self.books.clear()
         self.marked.clear()
+        self.draining.clear()
 
     def route(self, message: Message, now: float) -> None:
         topic, partition, offset = located(message)
@@ -126,42 +150,131 @@ class Intake:
             )
             return
         where = (topic, partition)
+        record_ms = message.timestamp()[1]
         problem = event_problem(event)
-        if problem is not None:
-            self._dead_letter(message, problem)
-            if isinstance(event, CycleMarker):
+        if isinstance(event, CycleMarker):
+            if problem is not None:
+                self._dead_letter(message, problem)
                 return
-            admission = book.add_invalid(
-                event.cycle_id, event.event_id, isinstance(event, Fill), problem, where, offset
-            )
-        elif isinstance(event, (Fill, PnlEvent)):
-            admission = book.add_event(event, where, offset)
-        else:
-            admission = book.add_marker(event, where, offset, now, message.timestamp()[1])
+            admission = book.add_marker(event, where, offset, now, record_ms)
             if admission is Admission.STAGED or book.in_doubt:
                 self.marked.add(event.session_id)
-        if admission is Admission.STAGED:
-            book.cycles[event.cycle_id].sources.append(
-                (where, offset, message.key(), message.value())
-            )
+            elif admission is Admission.DUPLICATE:
+                self._stats.duplicates += 1
+            else:
+                self._stats.redelivered += 1
+            return
+        if problem is not None:
+            self._dead_letter(message, problem)
+        admission = book.add_event(
+            event, where, offset, record_ms, (message.key(), message.value()), problem
+        )
+        if admission is Admission.REFUSED:
+            self._refused(book, book.cycles[event.cycle_id], message, problem is None)
         elif admission is Admission.DUPLICATE:
             self._stats.duplicates += 1
-        elif problem is None:
+        elif admission is Admission.DECIDED and problem is None:
             self._already_decided(book, event, message)
+
+    def drain(self, budget: int | None) -> int:
+        """Dead-letter up to ``budget`` (None: all) records of refused cycles; how many."""
+        sent = 0
+        for key, detail in list(self.draining.items()):
+            book = self.books.get(key[0])
+            cycle = None if book is None else book.cycles.get(key[1])
+            if cycle is None or cycle.draining is None:
+                del self.draining[key]
+                continue
+            records = cycle.drain(None if budget is None else budget - sent)
+            for record in records:
+                if record.valid:
+                    self._stats.refused += 1
+                    self._raw_dead_letter(
+                        *record.where, record.offset, record.key, record.value, detail
+                    )
+            sent += len(records)
+            if cycle.draining is None:
+                del self.draining[key]
+            if budget is not None and sent >= budget:
+                break
+        return sent
+
+    def keep_abandoned(self) -> None:
+        """Hand the cycles given up since the last call to the store (before the Kafka
+        commit: an abort then reads their events again, and dead-letters them again)."""
+        for book in self.books.values():
+            if book.newly_abandoned:
+                cycles = {cid: str(book.abandoned[cid]) for cid in book.newly_abandoned}
+                self._store.abandon(book.session_id, cycles)
+                book.newly_abandoned.clear()
+
+    def buffered(self) -> dict[int, tuple[int, int]]:
+        """Per partition, the bytes buffered in (all, unmarked) open cycles."""
+        sizes: dict[int, tuple[int, int]] = {}
+        for book in self.books.values():
+            for cycle in book.cycles.values():
+                size = cycle.nbytes
+                if size:
+                    total, unmarked = sizes.get(book.partition, (0, 0))
+                    sizes[book.partition] = (
+                        total + size,
+                        unmarked + (size if cycle.marker is None else 0),
+                    )
+        return sizes
+
+    def _refused(self, book: SessionBook, cycle: OpenCycle, message: Message, send: bool) -> None:
+        reason = cycle.refused
+        assert reason is not None
+        if reason is DiscardReason.TOO_LARGE:
+            detail = (
+                f"TOO_LARGE: cycle {cycle.cycle_id} of {book.session_id} is past its limit "
+                f"({self.limits.max_events} events per cycle, "
+                f"{self.limits.max_open} open cycles per session)"
+            )
+        else:
+            detail = (
+                f"{reason}: cycle {cycle.cycle_id} of {book.session_id} was given up "
+                "(no marker within the open-cycle timeout)"
+            )
+        self._stats.refused += 1
+        if len(cycle.events):
+            cycle.refuse(reason)
+            self.draining[(book.session_id, cycle.cycle_id)] = detail
+        if send:
+            self._dead_letter(message, detail)
 
     def _dead_letter(self, message: Message, reason: str) -> None:
         topic, partition, offset = located(message)
         self._raw_dead_letter(topic, partition, offset, message.key(), message.value(), reason)
 
-    def _already_decided(self, book: SessionBook, event: InputEvent, message: Message) -> None:
-        if isinstance(event, CycleMarker):
-            self._stats.redelivered += 1
-            return
+    def _known(self, book: SessionBook, cycle_id: int) -> KnownCycle:
+        """What the store kept of a decided cycle's events, fetched once per cycle."""
+        decided = self._store.decided(book.session_id, cycle_id)
+        if decided is None:
+            return KnownCycle({})
+        read_through: dict[tuple[str, int], int] = {}
+        if decided.outcome:
+            try:
+                outcome = self._codec.decode(
+                    decided.outcome,
+                    topic=self._commits,
+                    partition=book.partition,
+                    offset=None,
+                    expected=CycleOutcome,
+                )
+            except DecodeError:
+                log.warning("stored outcome of %s cycle %d unreadable", book.session_id, cycle_id)
+            else:
+                read_through = {(o.topic, o.partition): o.offset for o in outcome.read_through}
+        return KnownCycle(read_through, decided.event_ids)
+
+    def _already_decided(self, book: SessionBook, event: Fill | PnlEvent, message: Message) -> None:
         known = book.recent.get(event.cycle_id)
         if known is None:
-            decided = self._store.decided(book.session_id, event.cycle_id)
-            known = decided.event_ids if decided is not None else frozenset()
-        if event.event_id in known:
+            known = self._known(book, event.cycle_id)
+            book.remember(event.cycle_id, known)
+        topic, partition, offset = located(message)
+        if known.includes((topic, partition), offset, event.event_id):
             self._stats.redelivered += 1
             return
         self._dead_letter(

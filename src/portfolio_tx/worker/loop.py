@@ -31,6 +31,7 @@ from dataclasses import replace
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
+    KafkaError,
     KafkaException,
     Message,
     Producer,
@@ -63,6 +64,8 @@ _TXN_TIMEOUT = 15.0
 
 _STORE_BACKOFF_S = 1.0
 _GAUGES_EVERY_S = 1.0
+_SWEEP_EVERY_S = 1.0  # how often the clock is read for the open-cycle timeout
+_RESUME_AT = 0.75  # paused partitions resume once the buffer is back under this share
 
 
 class _StoreLost(Exception):
@@ -125,6 +128,10 @@ class Worker:
         self._published_heads: dict[str, tuple[int, Head]] = {}  # ... and their heads
         self._next: dict[tuple[str, int], int] = {}
         self._assigned: set[int] = set()  # partition numbers of the co-partitioned topics
+        self._paused: set[int] = set()  # partitions whose fills and pnl wait: buffer at limit
+        self._buffer_limit = int(settings.max_buffered_mb * 2**20)
+        self._failed_outcome: tuple[tuple[str, int], str] | None = None  # this transaction's
+        self._outcome_failures: dict[tuple[str, int], int] = {}  # failed attempts, in a row
         self._idle_since = 0.0
         self._stopping = False
         self._kill_after = _int_env("PTX_TEST_KILL_AFTER_DECISIONS")
@@ -154,21 +161,22 @@ class Worker:
             on_lost=self._on_revoke,
         )
         self._idle_since = self._clock()
-        gauges_due = self._idle_since
+        gauges_due = sweep_due = self._idle_since
+        inputs = (self._topics.fills, self._topics.pnl, self._topics.cycles)
         try:
             while not self._stopping:
                 messages = self._next_batch()
                 self._marks.drain()
                 now = self._clock()
-                if self._intake.marked:
+                if self._intake.marked or now >= sweep_due:
                     self._desk.clock_ms = wall_ms()
-                    self._desk.caught_up = read_to_end(
-                        self._consumer, (self._topics.fills, self._topics.pnl)
-                    )
+                    self._desk.caught_up = read_to_end(self._consumer, inputs)
+                    sweep_due = now + _SWEEP_EVERY_S
                 if messages or self._marks.rejected or self._desk.due():
                     if messages:
                         self._idle_since = now
                     self._iteration(messages, now)
+                    self._backpressure()
                 if now >= gauges_due:
                     self._watch_store_identity()
                     record_gauges(
@@ -246,12 +254,15 @@ class Worker:
             self._producer.commit()
             self.stats.transactions += 1
             self.stats.transaction_committed(self._clock())
+            self._outcome_failures.clear()
         except KafkaException as exc:
+            self._diagnose_outcome_failure()
             self._forget_published()
             self._recover(exc)
             return
         except ProducerStuck as exc:
             log.error("transactional producer stuck (%s); replacing it", exc)
+            self._diagnose_outcome_failure()
             self._forget_published()
             self.stats.aborted_transactions += 1
             self.stats.transaction_aborted()
@@ -387,16 +398,90 @@ class Worker:
 
     def _publish(self, book: SessionBook, verdict: Verdict) -> None:
         if verdict.record is not None:
-            self._producer.produce(
-                self._topics.commits,
-                key=book.session_id.encode(),
-                value=verdict.record,
-                partition=book.partition,
-            )
+            which = (book.session_id, verdict.cycle_id)
+
+            def delivered(error: KafkaError | None, _: Message) -> None:
+                if error is not None:
+                    self._failed_outcome = (which, error.name())
+
+            try:
+                self._producer.produce(
+                    self._topics.commits,
+                    key=book.session_id.encode(),
+                    value=verdict.record,
+                    partition=book.partition,
+                    on_delivery=delivered,
+                )
+            except KafkaException as exc:
+                self._failed_outcome = (which, kafka_error(exc).name())
+                raise
         self._published[book.session_id] = verdict.cycle_id
         self._published_heads[book.session_id] = (
             book.partition,
             Head(verdict.cycle_id, verdict.snapshot.state.version),
+        )
+
+    def _diagnose_outcome_failure(self) -> None:
+        """The transaction failed: if an outcome record could not be produced, count it, and
+        say so in one line when the same outcome fails again (every retry will abort too)."""
+        failed, self._failed_outcome = self._failed_outcome, None
+        if failed is None:
+            return
+        which, error = failed
+        self.stats.outcome_produce_errors[error] += 1
+        attempts = self._outcome_failures.get(which, 0) + 1
+        self._outcome_failures = {which: attempts}
+        if attempts == 2 or attempts % 100 == 0:
+            log.error(
+                "the outcome of session %s cycle %d cannot be produced (%s, %d attempts in a "
+                "row): every transaction holding it aborts and its partition does not move on "
+                "- see README 'An outcome that cannot be produced' session=%s cycle=%s",
+                which[0],
+                which[1],
+                error,
+                attempts,
+                which[0],
+                which[1],
+                extra={"session_id": which[0], "cycle_id": which[1]},
+            )
+
+    def _backpressure(self) -> None:
+        """At the buffer limit, pause the fills and pnl of the partitions buffering the most
+        in unmarked cycles (markers keep flowing, so marked cycles still complete and the
+        open-cycle timeout still runs); resume them all once the buffer is back under 75%."""
+        sizes = self._intake.buffered()
+        total = sum(size for size, _ in sizes.values())
+        self.stats.buffered_bytes = total
+        if total > self._buffer_limit:
+            busiest = sorted(
+                (p for p, (_, unmarked) in sizes.items() if unmarked and p not in self._paused),
+                key=lambda p: -sizes[p][1],
+            )
+            held = sum(sizes[p][0] for p in self._paused if p in sizes)
+            for partition in busiest:
+                if held * 2 >= total:
+                    break
+                self._pause_partition(partition, True)
+                held += sizes[partition][0]
+        elif self._paused and total <= self._buffer_limit * _RESUME_AT:
+            for partition in sorted(self._paused):
+                self._pause_partition(partition, False)
+        self.stats.paused_partitions = len(self._paused)
+
+    def _pause_partition(self, partition: int, pause: bool) -> None:
+        tps = [TopicPartition(t, partition) for t in (self._topics.fills, self._topics.pnl)]
+        if pause:
+            self._consumer.pause(tps)
+            self._paused.add(partition)
+        else:
+            self._consumer.resume(tps)
+            self._paused.discard(partition)
+        log.warning(
+            "%s partition %d: %d bytes buffered, limit %d (PTX_MAX_BUFFERED_MB)",
+            "pausing" if pause else "resuming",
+            partition,
+            self.stats.buffered_bytes,
+            self._buffer_limit,
         )
 
     def _offsets(self) -> list[TopicPartition]:
@@ -448,6 +533,7 @@ class Worker:
         numbers = {p.partition for p in partitions}
         self._intake.drop_partitions(numbers)
         self._assigned |= numbers
+        self._paused -= numbers
         self._heads.forget(numbers)  # read again: another worker may have decided since
         self._verified -= numbers
         self._idle_since = self._clock()  # idleness counts from a settled assignment
@@ -457,6 +543,7 @@ class Worker:
         numbers = {p.partition for p in partitions}
         self._intake.drop_partitions(numbers)
         self._assigned -= numbers
+        self._paused -= numbers
         self._heads.forget(numbers)
         self._verified -= numbers
         for key in [k for k in self._next if k[1] in numbers]:

@@ -62,6 +62,10 @@ class StatsSnapshot:
     residual_abs: Decimal
     residual_cycles: int
     open_cycles: int
+    refused: int
+    buffered_bytes: int
+    paused_partitions: int
+    outcome_produce_errors: dict[str, int]
     lag: dict[tuple[str, int], int]
     redis_errors: dict[str, int]
     kafka_errors: dict[str, int]
@@ -81,6 +85,10 @@ class WorkerStats:
     transactions: int = 0
     open_cycles: int = 0  # staged, not yet decided (set by the loop after each iteration)
     restored_sessions: int = 0  # rebuilt from the commit topic after the store lost them
+    refused: int = 0  # events dead-lettered because their cycle is past a limit
+    buffered_bytes: int = 0  # gauge: events buffered in open cycles (set by the loop)
+    paused_partitions: int = 0  # gauge: input partitions paused at the buffer limit
+    outcome_produce_errors: Counter[str] = field(default_factory=Counter)  # per error name
     repaired_sessions: int = 0  # rebuilt because the store held them older than the topic
     residual_abs: Decimal = Decimal(0)  # Σ |Δ| accepted within ε by the committed cycles
     residual_cycles: int = 0  # committed cycles with Δ ≠ 0
@@ -171,6 +179,10 @@ class WorkerStats:
             residual_abs=self.residual_abs,
             residual_cycles=self.residual_cycles,
             open_cycles=self.open_cycles,
+            refused=self.refused,
+            buffered_bytes=self.buffered_bytes,
+            paused_partitions=self.paused_partitions,
+            outcome_produce_errors=dict(self.outcome_produce_errors),
             lag=dict(self.lag),
             redis_errors=dict(self.redis_errors),
             kafka_errors=dict(self.kafka_errors),
@@ -189,6 +201,8 @@ class WorkerStats:
             "aborted_transactions": self.aborted_transactions,
             "transactions": self.transactions,
             "restored_sessions": self.restored_sessions,
+            "refused": self.refused,
+            "outcome_produce_errors": dict(self.outcome_produce_errors),
             "repaired_sessions": self.repaired_sessions,
             "residual_abs": str(self.residual_abs),
             "residual_cycles": self.residual_cycles,
