@@ -110,6 +110,9 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             ratio = rate[key] / rate[peer]
             against = " (with the shared changes)" if peer == "peer+" else ""
             out.append((f"{label} ≥ 2× the Quix peer{against}", f"{ratio:.2f}×", ratio >= 2))
+        if key in rate and "kstreams" in rate:
+            ratio = rate[key] / rate["kstreams"]
+            out.append((f"{label} ≥ 1× the Kafka Streams peer", f"{ratio:.2f}×", ratio >= 1))
         found = results.get(f"latency {key}")
         if found:
             out.append((f"{label}: p99 ≤ 100 ms at half load", f"{found['p99']:.0f} ms",

@@ -6,8 +6,8 @@
 
 Scenarios (bench/README in RESULTS.md says what each measures and how):
 ceiling A/B, ours (the worker as it is), ours+ (the worker with the optimisations proposed in
-RESULTS.md, applied as patches from bench/patches.py), peer (Quix Streams), scale-out (two
-workers in one group), latency at half of the measured maximum, memory with 10,000 open
+RESULTS.md, applied as patches from bench/patches.py), peer (Quix Streams), kstreams (Kafka
+Streams, bench/kstreams), scale-out (two workers in one group), latency at half of the measured maximum, memory with 10,000 open
 sessions. Every worker and peer run is checked for correctness (bench/check.py); a row with a
 problem says so. The results are also written to bench/results/<date>.json and .md.
 """
@@ -40,7 +40,7 @@ PROPOSED_ENV = {"PTX_BATCH_SIZE": "2000"}
 SHARED = ("wirebytes", "fastwire", "gc")
 # Every run uses the product's defaults; the proposed rows add PROPOSED_ENV.
 BASE_ENV: dict[str, str] = {}
-ALL = ("ours", "ours+", "peer", "scale", "latency", "memory")
+ALL = ("ours", "ours+", "peer", "kstreams", "scale", "latency", "memory")
 
 
 def _settled_broker() -> int | None:
@@ -139,6 +139,11 @@ def main() -> int:
                 patches=shared))
             result.name += f" + the shared changes ({shared})"
             record("peer+", result)
+    if "kstreams" in only:
+        from kstreams import kstreams_run
+
+        record("kstreams", undisturbed(lambda: kstreams_run(
+            stack, inputs, args.partitions, workload, f"kstreams{attempts}", logs)))
     if "scale" in only:
         for key, patches, env in (("two", "", BASE_ENV), ("two+", args.proposed, plus_env)):
             if key == "two+" and "ours+" not in only:
