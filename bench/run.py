@@ -9,7 +9,8 @@ ceiling A/B, ours (the worker as it is), ours+ (the worker with the optimisation
 RESULTS.md, applied as patches from bench/patches.py), peer (Quix Streams), kstreams (Kafka
 Streams, bench/kstreams), scale-out (two workers in one group), latency at half of the
 measured maximum, memory with 10,000 open sessions. Every worker and peer run is checked
-for correctness (bench/check.py); a row with a problem says so. The results are also written to bench/results/<date>.json and .md.
+for correctness (bench/check.py); a row with a problem says so. The results are also written
+to bench/results/<date>.json and .md.
 """
 
 from __future__ import annotations
