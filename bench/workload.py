@@ -249,7 +249,7 @@ def _fingerprint(shape: Shape) -> str:
     digest = hashlib.sha256(repr(sorted(asdict(shape).items())).encode())
     root = Path(__file__).resolve().parents[1] / "src" / "portfolio_tx"
     for path in [Path(__file__), root / "codec.py", root / "records.py", root / "events.py",
-                 *sorted((root / "ledger").glob("*.py")), *sorted((root / "schemas").glob("*"))]:
+                 *sorted((root / "ledger").glob("*.py")), *sorted((root / "schemas").rglob("*.avsc"))]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
