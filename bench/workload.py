@@ -248,8 +248,9 @@ def _fingerprint(shape: Shape) -> str:
     """Cache key: the shape and the sources the records and the model depend on."""
     digest = hashlib.sha256(repr(sorted(asdict(shape).items())).encode())
     root = Path(__file__).resolve().parents[1] / "src" / "portfolio_tx"
-    for path in [Path(__file__), root / "codec.py", root / "records.py", root / "events.py",
-                 *sorted((root / "ledger").glob("*.py")), *sorted((root / "schemas").rglob("*.avsc"))]:
+    sources = [Path(__file__), root / "codec.py", root / "records.py", root / "events.py"]
+    sources += sorted((root / "ledger").glob("*.py")) + sorted((root / "schemas").rglob("*.avsc"))
+    for path in sources:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
