@@ -352,3 +352,12 @@ def _pinned_open_books() -> None:
         return found
 
     CycleDesk.pinned = pinned
+
+
+@patch("refwire")
+def _reference_wire_bytes() -> None:
+    """The quantizing decimal → wire bytes path the product had before its fast path (for
+    before/after runs of ``cpu_bound.py``)."""
+    from portfolio_tx.records import DecimalType
+
+    DecimalType.unscaled_bytes = DecimalType.unscaled_bytes_reference  # type: ignore[method-assign]
