@@ -46,7 +46,7 @@ class MarkFeed:
         self.table = table
         self._partitions: list[int] = []
         self._next: dict[int, int] = {}
-        self._at_eof: set[int] = set()
+        self._at_eof: dict[int, int] = {}  # partition -> offset its last EOF was reached at
         self.rejected: list[RejectedMark] = []
 
     def start(self, timeout: float = 10.0) -> None:
@@ -80,12 +80,14 @@ class MarkFeed:
             timeout=timeout,
         )
         targets = {tp.partition: tp.offset for tp in ends}
-        self._at_eof.clear()
         while True:
+            # an end-of-partition event counts only if it was reached at or past the target:
+            # one queued before the ListOffsets request is stale (records came since). It is
+            # needed at all because read_committed never reads the last control record.
             behind = [
                 p
                 for p, high in targets.items()
-                if self._next.get(p, 0) < high and p not in self._at_eof
+                if self._next.get(p, 0) < high and self._at_eof.get(p, -1) < high
             ]
             if not behind:
                 return
@@ -104,13 +106,12 @@ class MarkFeed:
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    self._at_eof.add(message.partition() or 0)
+                    self._at_eof[message.partition() or 0] = message.offset() or 0
                 else:
                     log.warning("marks consumer error: %s", error)
                 continue
             _, partition, offset = located(message)
             self._next[partition] = offset + 1
-            self._at_eof.discard(partition)
             try:
                 mark = self._codec.decode(
                     message.value(),
