@@ -28,7 +28,7 @@ from portfolio_tx.ledger import (
     money2,
 )
 from portfolio_tx.ledger.money import Number
-from portfolio_tx.store.port import Applied, SessionSnapshot, StateStore
+from portfolio_tx.store.port import Applied, DecisionWriter, SessionSnapshot, StateStore
 
 log = logging.getLogger("portfolio_tx.transaction")
 
@@ -64,7 +64,9 @@ class PortfolioTransaction:
     fences the decision in the store so a cycle is never decided twice; ``record_outcome``
     turns the decision into the record the store keeps beside it (the worker's CycleOutcome)
     and ``event_ids`` are kept with it; ``snapshot`` spares the read when the caller has the
-    session's committed state at hand (the worker's cache).
+    session's committed state at hand (the worker's cache); ``writer`` takes the decision's
+    write instead of the store (the worker's checkpoint, which sends a batch's in one round
+    trip).
     """
 
     def __init__(
@@ -80,11 +82,13 @@ class PortfolioTransaction:
         record_outcome: OutcomeRecorder | None = None,
         snapshot: SessionSnapshot | None = None,
         event_ids: Sequence[str] = (),
+        writer: DecisionWriter | None = None,
     ) -> None:
         self.session_id = session_id
         self.cycle_id = cycle_id
         self.portfolio_manager = portfolio_manager
         self._store = state_store
+        self._writer: DecisionWriter = state_store if writer is None else writer
         self._previous_equity = (
             None if previous_equity is None else _money(previous_equity, "previous_equity")
         )
@@ -216,7 +220,7 @@ class PortfolioTransaction:
     def _finish(self, decision: Decision) -> Applied:
         self._staged = None
         record = self._record_outcome(decision) if self._record_outcome else None
-        applied = self._store.apply(
+        applied = self._writer.apply(
             self.session_id, decision, outcome=record, event_ids=self._event_ids
         )
         self.applied = applied

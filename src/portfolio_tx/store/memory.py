@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from portfolio_tx.errors import ConcurrentModificationError
+from portfolio_tx.errors import ConcurrentModificationError, StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
 from portfolio_tx.store.port import (
     Applied,
+    ApplyRequest,
     DecidedCycle,
     SessionSnapshot,
     cash_equity_view,
@@ -81,6 +82,25 @@ class MemoryStateStore:
             while len(s.decided) > self._window:
                 del s.decided[min(s.decided)]
         return Applied(decision, fenced=False, outcome=outcome)
+
+    def apply_many(
+        self, requests: Sequence[ApplyRequest], *, ready: Sequence[int] = ()
+    ) -> tuple[list[Applied | StateStoreError], set[int]]:
+        results: list[Applied | StateStoreError] = []
+        for r in requests:
+            try:
+                results.append(
+                    self.apply(
+                        r.session_id,
+                        r.decision,
+                        outcome=r.outcome,
+                        event_ids=r.event_ids,
+                        decided_at_ms=r.decided_at_ms,
+                    )
+                )
+            except StateStoreError as exc:
+                results.append(exc)
+        return results, self.partitions_ready(ready)
 
     def decided(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
         s = self._sessions.get(session_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from portfolio_tx.errors import StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
 
 
@@ -35,6 +36,17 @@ class Applied:
 
 
 @dataclass(frozen=True, slots=True)
+class ApplyRequest:
+    """One ``StateStore.apply`` call, for ``apply_many``."""
+
+    session_id: str
+    decision: Decision
+    outcome: bytes | None = None
+    event_ids: Sequence[str] = ()
+    decided_at_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DecidedCycle:
     """What the store kept of a decided cycle: its outcome record, its event ids, when it was
     decided (epoch ms) and whether its outcome is known to be published."""
@@ -43,6 +55,20 @@ class DecidedCycle:
     event_ids: frozenset[str]
     decided_at_ms: int = 0
     published: bool = False
+
+
+class DecisionWriter(Protocol):
+    """What writes a decision: the store itself, or the worker's batching checkpoint."""
+
+    def apply(
+        self,
+        session_id: str,
+        decision: Decision,
+        *,
+        outcome: bytes | None = None,
+        event_ids: Sequence[str] = (),
+        decided_at_ms: int | None = None,
+    ) -> Applied: ...
 
 
 class StateStore(Protocol):
@@ -72,6 +98,19 @@ class StateStore(Protocol):
         A DISCARD leaves the state untouched. When ``decision.cycle_id`` is set, the cycle is
         fenced: a cycle id at or below the last decided one is not applied again, and the
         store keeps ``outcome`` and ``event_ids`` with the decision for a window of cycles.
+        """
+        ...
+
+    def apply_many(
+        self, requests: Sequence[ApplyRequest], *, ready: Sequence[int] = ()
+    ) -> tuple[list[Applied | StateStoreError], set[int]]:
+        """``apply`` of each request, in order, in one round trip; then ``partitions_ready``
+        of ``ready`` after the writes.
+
+        Each request is fenced and version-locked on its own: a conflict or a lost state is
+        returned in its place (ConcurrentModificationError, StateLostError), never raised,
+        and does not stop the requests after it. Raises StateStoreError when the store
+        cannot be reached.
         """
         ...
 

@@ -40,6 +40,7 @@ from portfolio_tx.ledger import Decision, PortfolioState
 from portfolio_tx.store.document import dump_state, load_state
 from portfolio_tx.store.port import (
     Applied,
+    ApplyRequest,
     DecidedCycle,
     SessionSnapshot,
     cash_equity_view,
@@ -149,35 +150,67 @@ class RedisStateStore:
         event_ids: Sequence[str] = (),
         decided_at_ms: int | None = None,
     ) -> Applied:
-        expected = staged_on(decision)
-        cycle = "" if decision.cycle_id is None else str(decision.cycle_id)
-        args: list[Any] = [
-            str(expected),
-            cycle,
+        request = ApplyRequest(session_id, decision, outcome, event_ids, decided_at_ms)
+        try:
+            status, detail = self._apply(keys=self.keys_for(session_id), args=self._args(request))
+        except RedisError as exc:
+            raise StateStoreError(f"Redis write failed for session {session_id}: {exc}") from exc
+        applied = _applied(request, status, detail)
+        if isinstance(applied, StateStoreError):
+            raise applied
+        return applied
+
+    def apply_many(
+        self, requests: Sequence[ApplyRequest], *, ready: Sequence[int] = ()
+    ) -> tuple[list[Applied | StateStoreError], set[int]]:
+        """One pipeline (not MULTI: each script is atomic and fenced on its own, and on a
+        cluster the pipeline splits by slot) of the same script as ``apply``, then the MGET
+        of ``partitions_ready``: one round trip for a whole batch of decisions."""
+        if not requests and not ready:
+            return [], set()
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for request in requests:
+                self._apply(
+                    keys=self.keys_for(request.session_id), args=self._args(request), client=pipe
+                )
+            if ready:
+                pipe.mget([self._ready_key(p) for p in ready])
+            replies = pipe.execute(raise_on_error=False)
+        except RedisError as exc:
+            first = requests[0].session_id if requests else "-"
+            raise StateStoreError(f"Redis write failed for session {first}: {exc}") from exc
+        results: list[Applied | StateStoreError] = []
+        for request, reply in zip(requests, replies, strict=False):
+            if isinstance(reply, Exception):
+                results.append(
+                    StateStoreError(f"Redis write failed for session {request.session_id}: {reply}")
+                )
+            else:
+                results.append(_applied(request, *reply))
+        found: set[int] = set()
+        if ready:
+            marks = replies[-1]
+            if isinstance(marks, Exception):
+                raise StateStoreError(f"Redis read failed: {marks}")
+            found = {p for p, value in zip(ready, marks, strict=True) if value is not None}
+        return results, found
+
+    def _args(self, request: ApplyRequest) -> list[Any]:
+        decision = request.decision
+        return [
+            str(staged_on(decision)),
+            "" if decision.cycle_id is None else str(decision.cycle_id),
             "1" if decision.committed else "0",
             str(decision.state.version),
             dump_state(decision.state) if decision.committed else "",
-            outcome if outcome is not None else b"",
+            request.outcome if request.outcome is not None else b"",
             str(self._outcome_window),
-            "\n".join(event_ids),
-            str(int(time.time() * 1000) if decided_at_ms is None else decided_at_ms),
+            "\n".join(request.event_ids),
+            str(
+                int(time.time() * 1000) if request.decided_at_ms is None else request.decided_at_ms
+            ),
         ]
-        try:
-            status, detail = self._apply(keys=self.keys_for(session_id), args=args)
-        except RedisError as exc:
-            raise StateStoreError(f"Redis write failed for session {session_id}: {exc}") from exc
-        if status == b"LOST":
-            raise StateLostError(
-                f"session {session_id} was at version {expected} and Redis no longer has it"
-            )
-        if status == b"CONFLICT":
-            raise ConcurrentModificationError(
-                f"session {session_id} is at version {detail.decode()}, "
-                f"this cycle was staged on version {expected}"
-            )
-        if status == b"DECIDED":
-            return Applied(decision, fenced=True, outcome=detail or None)
-        return Applied(decision, fenced=False, outcome=outcome)
 
     def decided(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
         """The stored record and event ids of a decided cycle still in the window, else None."""
@@ -302,6 +335,23 @@ class RedisStateStore:
     def raw_state(self, session_id: str) -> dict[bytes, bytes]:
         """The state hash exactly as stored (for byte-for-byte comparisons and audits)."""
         return self._client.hgetall(self.keys_for(session_id)[0])  # type: ignore[return-value]
+
+
+def _applied(request: ApplyRequest, status: bytes, detail: Any) -> Applied | StateStoreError:
+    """The script's answer as an Applied, or the error it stands for."""
+    session_id, decision = request.session_id, request.decision
+    if status == b"LOST":
+        return StateLostError(
+            f"session {session_id} was at version {staged_on(decision)} and Redis no longer has it"
+        )
+    if status == b"CONFLICT":
+        return ConcurrentModificationError(
+            f"session {session_id} is at version {detail.decode()}, "
+            f"this cycle was staged on version {staged_on(decision)}"
+        )
+    if status == b"DECIDED":
+        return Applied(decision, fenced=True, outcome=detail or None)
+    return Applied(decision, fenced=False, outcome=request.outcome)
 
 
 def _optional_int(raw: bytes | None) -> int | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
@@ -19,7 +20,7 @@ from portfolio_tx.errors import ConcurrentModificationError, ValidationError
 from portfolio_tx.events import Fill, PnlEvent, inline_event_ids, outcome_from_decision
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.ledger import Decision, DiscardReason
-from portfolio_tx.store.port import SessionSnapshot, StateStore
+from portfolio_tx.store.port import DecisionWriter, SessionSnapshot, StateStore
 from portfolio_tx.transaction import PortfolioTransaction
 from portfolio_tx.worker.cycles import OpenCycle, SessionBook
 from portfolio_tx.worker.heads import Head, StateBehind, is_behind
@@ -29,6 +30,12 @@ from portfolio_tx.worker.marks import MarkTable
 log = logging.getLogger("portfolio_tx.worker")
 
 _CLOCK_SLACK_MS = 10_000  # the broker's timestamps may run behind the worker's clock
+
+
+class BatchWriter(DecisionWriter, Protocol):
+    """Takes a transaction's writes (``worker.checkpoint``) and knows which are queued."""
+
+    def queued(self, session_id: str, cycle_id: int) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +58,11 @@ class Decider:
         marks: MarkTable,
         commit_log: CommitLog | None,
         check: SnapshotCheck | None = None,
+        writer: BatchWriter | None = None,
     ) -> None:
         self._settings = settings
         self._check = check
+        self._writer = writer
         self._commit_log = commit_log
         self._store = store
         self._codec = codec
@@ -118,6 +127,7 @@ class Decider:
             snapshot=snapshot,
             # a large cycle's ids are not kept: its outcome's read_through tells re-reads apart
             event_ids=event_ids if inline_event_ids(event_ids) else (),
+            writer=self._writer,
         )
         if reason is None:
             try:
@@ -165,6 +175,9 @@ class Decider:
         """A cycle already decided in the store: publish its stored outcome unless the
         commit topic already holds it."""
         session_id = book.session_id
+        if self._writer is not None and self._writer.queued(session_id, cycle_id):
+            # decided in the open transaction: its outcome goes out with it
+            return Verdict(session_id, cycle_id, None, None, book.snapshot)
         stored = self._store.decided(session_id, cycle_id)
         snapshot = self._load(book)
         if stored is None or stored.outcome is None:

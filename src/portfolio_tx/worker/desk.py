@@ -25,7 +25,7 @@ from portfolio_tx.worker.cycles import (
     SessionBook,
     TopicPartition,
 )
-from portfolio_tx.worker.decide import Decider, Verdict
+from portfolio_tx.worker.decide import BatchWriter, Decider, Verdict
 from portfolio_tx.worker.intake import Intake, RawDeadLetter, SnapshotCheck
 from portfolio_tx.worker.marks import MarkTable
 from portfolio_tx.worker.stats import WorkerStats
@@ -44,6 +44,7 @@ class CycleDesk:
         stats: WorkerStats,
         dead_letter: RawDeadLetter,
         check: SnapshotCheck | None = None,
+        writer: BatchWriter | None = None,
     ) -> None:
         self._timeout_ms = int(settings.cycle_timeout_s * 1000)
         self._open_timeout_ms = int(settings.open_cycle_timeout_s * 1000)
@@ -54,7 +55,7 @@ class CycleDesk:
         self.intake = Intake(codec, settings.topics, store, dead_letter, stats, limits, check)
         self._drain_budget = settings.batch_size
         self._expired_at_ms = -1  # record time of the last open-cycle timeout sweep
-        self.decider = Decider(settings, store, codec, marks, commit_log, check)
+        self.decider = Decider(settings, store, codec, marks, commit_log, check, writer)
         # Per input partition, the latest record timestamp read; partitions read to their
         # end count as reaching ``clock_ms``. See ``_timed_out``.
         self.progress: dict[TopicPartition, int] = {}

@@ -1,22 +1,16 @@
-"""The worker's loop and the one place that commits (the commit protocol).
+"""The worker's loop: poll, route, decide, and hand the batch to the commit protocol.
 
 Per iteration, with no transaction open while the consumer polls (so rebalance callbacks
-never cut one in half):
+never cut one in half): consume a batch (rebalance callbacks run here: revoked sessions are
+dropped), repair what the store lost, begin the Kafka transaction, route the records into
+session books (dead letters are produced in the transaction), decide every ready cycle in
+cycle-id order, then ``Checkpoint.commit`` (``worker.checkpoint``: the order of the Redis
+writes, the outcome records, the offsets and the Kafka commit lives there, and nothing else
+writes a decision or commits).
 
-    1. consume a batch (rebalance callbacks run here: revoked sessions are dropped)
-    2. begin the Kafka transaction
-    3. route the records into session books; dead letters are produced in the transaction
-    4. decide every ready cycle in cycle-id order: write Redis (atomic, fenced by cycle id),
-       produce its CycleOutcome
-    5. send the consumer offsets, never past the first event of a still-open cycle
-    6. commit the Kafka transaction
-
-A crash anywhere before 6 aborts the Kafka transaction (by timeout or by fencing when the
-instance restarts with the same transactional.id); the records are read again from the
-committed offsets, and the Redis fence turns the re-decision into re-publishing the stored
-outcome. Abortable errors abort and rewind to the committed offsets; retriable ones retry;
-fatal ones stop the worker (a new producer is needed, and the process supervisor makes one);
-a producer stuck past its deadline is replaced (``kafka.transactional``).
+Abortable errors abort and rewind to the committed offsets; retriable ones retry; fatal
+ones stop the worker (a new producer is needed, and the process supervisor makes one); a
+producer stuck past its deadline is replaced (``kafka.transactional``).
 """
 
 from __future__ import annotations
@@ -26,12 +20,10 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
-    KafkaError,
     KafkaException,
     Message,
     Producer,
@@ -48,11 +40,10 @@ from portfolio_tx.kafka.marks import MarkFeed
 from portfolio_tx.kafka.transactional import ProducerStuck, TransactionalProducer
 from portfolio_tx.store import RedisStateStore
 from portfolio_tx.store.port import StateStore
-from portfolio_tx.worker.cycles import SessionBook
+from portfolio_tx.worker.checkpoint import BatchRejected, Checkpoint, StoreLost
 from portfolio_tx.worker.deadletters import DeadLetters
-from portfolio_tx.worker.decide import Verdict
 from portfolio_tx.worker.desk import CycleDesk
-from portfolio_tx.worker.heads import Head, PublishedHeads, StateBehind
+from portfolio_tx.worker.heads import PublishedHeads, StateBehind
 from portfolio_tx.worker.restore import behind, read_heads, restore_sessions
 from portfolio_tx.worker.stats import WorkerStats
 from portfolio_tx.worker.watch import read_to_end, record_gauges, wall_ms
@@ -66,10 +57,6 @@ _STORE_BACKOFF_S = 1.0
 _GAUGES_EVERY_S = 1.0
 _SWEEP_EVERY_S = 1.0  # how often the clock is read for the open-cycle timeout
 _RESUME_AT = 0.75  # paused partitions resume once the buffer is back under this share
-
-
-class _StoreLost(Exception):
-    """The store lost a partition's sessions while a transaction was open."""
 
 
 class WorkerFatalError(PortfolioTxError):
@@ -113,6 +100,15 @@ class Worker:
         # last changed hands (a restart, a failover, trouble): see _repair_store
         self._verified: set[int] = set()
         self._store_identity: str | None = None
+        self._checkpoint = Checkpoint(
+            self._producer,
+            store,
+            settings.topics.commits,
+            self.stats,
+            self._heads,
+            lambda session_id: self._intake.books.get(session_id),
+            kill_after=_int_env("PTX_TEST_KILL_AFTER_DECISIONS"),
+        )
         self._desk = CycleDesk(
             settings,
             store,
@@ -122,19 +118,15 @@ class Worker:
             self.stats,
             self._dead_letters.send,
             self._heads.check,
+            self._checkpoint,
         )
         self._intake = self._desk.intake
-        self._published: dict[str, int] = {}  # this transaction's outcomes, per session
-        self._published_heads: dict[str, tuple[int, Head]] = {}  # ... and their heads
         self._next: dict[tuple[str, int], int] = {}
         self._assigned: set[int] = set()  # partition numbers of the co-partitioned topics
         self._paused: set[int] = set()  # partitions whose fills and pnl wait: buffer at limit
         self._buffer_limit = int(settings.max_buffered_mb * 2**20)
-        self._failed_outcome: tuple[tuple[str, int], str] | None = None  # this transaction's
-        self._outcome_failures: dict[tuple[str, int], int] = {}  # failed attempts, in a row
         self._idle_since = 0.0
         self._stopping = False
-        self._kill_after = _int_env("PTX_TEST_KILL_AFTER_DECISIONS")
         self._heartbeat = (
             (store.client, heartbeat_key(store.namespace, settings.instance_id))
             if isinstance(store, RedisStateStore)
@@ -237,51 +229,44 @@ class Worker:
                 topic, partition, offset = located(message)
                 self._next[(topic, partition)] = offset + 1
                 self._desk.route(message, now)
-            decided = self._desk.decide_ready(now, self._publish, self._marks.catch_up)
+            decided = self._desk.decide_ready(
+                now, self._checkpoint.publish, self._marks.catch_up
+            )
             rejected, self._marks.rejected = self._marks.rejected, []
             for item in rejected:
                 self._dead_letters.message(item.message, item.reason)
             if not records and not decided:
+                self._checkpoint.forget()
                 self._producer.abort()
                 return
-            offsets = self._offsets()
-            if offsets:
-                self._producer.send_offsets(offsets, self._consumer.consumer_group_metadata())
-            if self._kill_after is not None and self.stats.decided >= self._kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)  # test hook: Redis written, Kafka not
-            if self._store.partitions_ready(sorted(self._assigned)) != self._assigned:
-                raise _StoreLost("the store lost data while this transaction was open")
-            self._producer.commit()
+            self._checkpoint.commit(
+                self._offsets(), self._consumer.consumer_group_metadata(), self._assigned
+            )
             self.stats.transactions += 1
             self.stats.transaction_committed(self._clock())
-            self._outcome_failures.clear()
         except KafkaException as exc:
-            self._diagnose_outcome_failure()
-            self._forget_published()
+            self._checkpoint.forget()
             self._recover(exc)
-            return
         except ProducerStuck as exc:
             log.error("transactional producer stuck (%s); replacing it", exc)
-            self._diagnose_outcome_failure()
-            self._forget_published()
+            self._checkpoint.forget()
             self.stats.aborted_transactions += 1
             self.stats.transaction_aborted()
             self._producer.replace()
             self._rewind()
-            return
+        except BatchRejected as exc:
+            log.warning("%s", exc)
+            self._checkpoint.forget()
+            self.stats.aborted_transactions += 1
+            self.stats.transaction_aborted()
+            self._abort()
+            self._rewind()
         except StateBehind as exc:
-            self._forget_published()
+            self._checkpoint.forget()
             self._state_behind(exc, in_transaction)
-            return
-        except (StateStoreError, _StoreLost) as exc:
-            self._forget_published()
+        except (StateStoreError, StoreLost) as exc:
+            self._checkpoint.forget()
             self._store_trouble(exc, in_transaction)
-            return
-        self._after_commit()
-
-    def _forget_published(self) -> None:
-        self._published.clear()
-        self._published_heads.clear()
 
     def _repair_store(self) -> None:
         """Before anything is decided: restore what the store lost or holds older than the
@@ -376,74 +361,6 @@ class Worker:
         self._rewind()
         if isinstance(exc, StateStoreError):
             time.sleep(_STORE_BACKOFF_S)
-
-    def _after_commit(self) -> None:
-        """Advance the heads, and note in the store which outcomes the commit topic now
-        holds (for crash recovery)."""
-        for session_id, (partition, head) in self._published_heads.items():
-            self._heads.advance(partition, session_id, head)
-        self._published_heads = {}
-        published, self._published = self._published, {}
-        try:
-            self._store.mark_published(published)
-        except StateStoreError as exc:
-            # only a shortcut: a cycle not marked is looked up on the commit topic if met again
-            log.warning("could not mark outcomes published (%s)", exc)
-            self.stats.record_redis_error(type(exc).__name__)
-            return
-        for session_id, cycle_id in published.items():
-            book = self._intake.books.get(session_id)
-            if book is not None and cycle_id > book.published_through:
-                book.snapshot = replace(book.snapshot, published_through=cycle_id)
-
-    def _publish(self, book: SessionBook, verdict: Verdict) -> None:
-        if verdict.record is not None:
-            which = (book.session_id, verdict.cycle_id)
-
-            def delivered(error: KafkaError | None, _: Message) -> None:
-                if error is not None:
-                    self._failed_outcome = (which, error.name())
-
-            try:
-                self._producer.produce(
-                    self._topics.commits,
-                    key=book.session_id.encode(),
-                    value=verdict.record,
-                    partition=book.partition,
-                    on_delivery=delivered,
-                )
-            except KafkaException as exc:
-                self._failed_outcome = (which, kafka_error(exc).name())
-                raise
-        self._published[book.session_id] = verdict.cycle_id
-        self._published_heads[book.session_id] = (
-            book.partition,
-            Head(verdict.cycle_id, verdict.snapshot.state.version),
-        )
-
-    def _diagnose_outcome_failure(self) -> None:
-        """The transaction failed: if an outcome record could not be produced, count it, and
-        say so in one line when the same outcome fails again (every retry will abort too)."""
-        failed, self._failed_outcome = self._failed_outcome, None
-        if failed is None:
-            return
-        which, error = failed
-        self.stats.outcome_produce_errors[error] += 1
-        attempts = self._outcome_failures.get(which, 0) + 1
-        self._outcome_failures = {which: attempts}
-        if attempts == 2 or attempts % 100 == 0:
-            log.error(
-                "the outcome of session %s cycle %d cannot be produced (%s, %d attempts in a "
-                "row): every transaction holding it aborts and its partition does not move on "
-                "- see README 'An outcome that cannot be produced' session=%s cycle=%s",
-                which[0],
-                which[1],
-                error,
-                attempts,
-                which[0],
-                which[1],
-                extra={"session_id": which[0], "cycle_id": which[1]},
-            )
 
     def _backpressure(self) -> None:
         """At the buffer limit, pause the fills and pnl of the partitions buffering the most

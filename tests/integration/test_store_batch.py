@@ -1,0 +1,110 @@
+"""StateStore.apply_many against the real Redis: each decision of a batch is fenced and
+version-locked on its own, in one round trip, and the readiness check follows the writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from portfolio_tx import RedisStateStore, portfolio_transaction
+from portfolio_tx.errors import ConcurrentModificationError, StateLostError
+from portfolio_tx.ledger import Decision
+from portfolio_tx.store.port import Applied, ApplyRequest, SessionSnapshot
+from portfolio_tx.transaction import PortfolioTransaction
+
+
+class _Capture:
+    """A writer that keeps the requests instead of writing them (what the worker's
+    checkpoint does until the end of its batch)."""
+
+    def __init__(self) -> None:
+        self.requests: list[ApplyRequest] = []
+
+    def apply(
+        self,
+        session_id: str,
+        decision: Decision,
+        *,
+        outcome: bytes | None = None,
+        event_ids: Sequence[str] = (),
+        decided_at_ms: int | None = None,
+    ) -> Applied:
+        self.requests.append(ApplyRequest(session_id, decision, outcome, event_ids, decided_at_ms))
+        return Applied(decision, fenced=False, outcome=outcome)
+
+
+def _transfer(
+    store: RedisStateStore,
+    capture: _Capture,
+    session: str,
+    cycle: int,
+    amount: str,
+    on: SessionSnapshot | None = None,
+) -> None:
+    tx = PortfolioTransaction(
+        store,
+        session,
+        cycle_id=cycle,
+        writer=capture,
+        record_outcome=lambda _: f"outcome {session} {cycle}".encode(),
+        event_ids=(f"t-{session}-{cycle}",),
+        snapshot=on,
+    )
+    tx.stage_transfer(amount)
+    assert tx.commit({})
+
+
+def test_a_batch_applies_each_decision_on_its_own(store: RedisStateStore) -> None:
+    with portfolio_transaction(store, "fenced", cycle_id=1) as tx:  # decided before the batch
+        tx.stage_transfer("10")
+        tx.commit({})
+    with portfolio_transaction(store, "raced") as tx:
+        tx.stage_transfer("100")
+        tx.commit({})
+    gone = "gone"
+    with portfolio_transaction(store, gone) as tx:
+        tx.stage_transfer("1")
+        tx.commit({})
+    capture = _Capture()
+    _transfer(store, capture, "fresh", 1, "1000")
+    _transfer(store, capture, "fenced", 1, "20")  # the same cycle again: fenced
+    _transfer(store, capture, "raced", 1, "5")  # staged on version 1 ...
+    _transfer(store, capture, gone, 1, "2")
+    after_first = SessionSnapshot(capture.requests[0].decision.state, 1)
+    _transfer(store, capture, "fresh", 2, "500", after_first)  # on the batch's own cycle 1
+    with portfolio_transaction(store, "raced") as tx:  # ... another writer gets there first
+        tx.stage_transfer("7")
+        tx.commit({})
+    store.client.delete(*store.keys_for(gone))  # what a FLUSHALL does meanwhile
+    store.mark_partition_ready(3)
+
+    results, ready = store.apply_many(capture.requests, ready=[3, 4])
+
+    fresh1, fenced, raced, lost, fresh2 = results
+    assert isinstance(fresh1, Applied) and not fresh1.fenced
+    assert fresh1.outcome == b"outcome fresh 1"
+    assert isinstance(fenced, Applied) and fenced.fenced and fenced.outcome is None
+    assert isinstance(raced, ConcurrentModificationError)
+    assert isinstance(lost, StateLostError)
+    assert isinstance(fresh2, Applied) and not fresh2.fenced
+    assert ready == {3}
+    # the writes that applied are there; the others left the store as it was
+    fresh = store.load("fresh")
+    assert (fresh.state.cash, fresh.state.transfers, fresh.state.version) == (
+        Decimal("1500"),
+        Decimal("1500"),
+        2,
+    )
+    assert fresh.last_decided == 2
+    decided = store.decided("fresh", 1)
+    assert decided is not None and decided.outcome == b"outcome fresh 1"
+    assert decided.event_ids == {"t-fresh-1"}
+    assert store.load("fenced").state.cash == Decimal("10")
+    assert store.load("raced").state.cash == Decimal("107")
+    assert store.client.exists(*store.keys_for(gone)) == 0
+
+
+def test_an_empty_batch_only_reads_readiness(store: RedisStateStore) -> None:
+    store.mark_partition_ready(0)
+    assert store.apply_many([], ready=[0, 1]) == ([], {0})
+    assert store.apply_many([]) == ([], set())
