@@ -253,6 +253,15 @@ final class Wire {
                 out.writeString(id);
             }
             out.writeArrayEnd();
+            out.writeInt(eventIds.size());  // event_count
+            out.writeIndex(0);  // event_digest: null
+            out.writeArrayStart();  // read_through: none (the peer does not tell re-reads apart)
+            out.setItemCount(0);
+            out.writeArrayEnd();
+            // transfers, residual, state_realized_pnl: null, as an older writer leaves them
+            out.writeIndex(0);
+            out.writeIndex(0);
+            out.writeIndex(0);
             out.flush();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
