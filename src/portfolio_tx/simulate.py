@@ -123,13 +123,11 @@ def state_differences(expected: PortfolioState, actual: PortfolioState) -> list[
 # -- the command ---------------------------------------------------------------------------
 
 
-def _faults(text: str) -> tuple[Fault, ...]:
+def parse_faults(text: str) -> tuple[Fault, ...]:
     try:
         return tuple(Fault(name.strip()) for name in text.split(",") if name.strip())
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{exc}; choose from {', '.join(f.value for f in Fault)}"
-        ) from exc
+        raise ConfigError(f"{exc}; choose from {', '.join(f.value for f in Fault)}") from exc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,7 +150,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--faults",
-        type=_faults,
+        type=parse_faults,
         default=tuple(Fault),
         help="comma-separated fault kinds, taken round-robin (all): "
         + ", ".join(f.value for f in Fault),
