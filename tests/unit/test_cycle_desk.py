@@ -274,3 +274,12 @@ def test_an_open_cycle_pins_its_first_offsets_until_it_is_decided() -> None:
     d.read(cycle.marker())
     d.decide()
     assert d.desk.pinned() == {} and d.desk.open_cycles() == 0
+
+
+def test_an_epsilon_in_the_settings_is_the_tolerance_the_cycle_is_decided_with() -> None:
+    d = Desk(settings=Settings(instance_id="t", epsilon=Decimal("0.25")))
+    d.mark(BTC, "50500", T0)
+    Cycle(1, T0).pnl(PnlKind.TRANSFER, "100000").pnl(PnlKind.REALIZED, "0.5").read_into(d)
+    [verdict] = d.decide()  # Δ = −0.5: within the rule's 1.00, not within 0.25
+    assert verdict.decision is not None and verdict.decision.epsilon == Decimal("0.25")
+    assert outcome(verdict) == "VALIDATION_FAILED"
