@@ -14,7 +14,6 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from portfolio_tx.config import (
@@ -34,7 +33,7 @@ from portfolio_tx.flags import (
     load_run_options,
     parse_port,
 )
-from portfolio_tx.logs import FORMATS, LEVELS
+from portfolio_tx.logs import FORMATS, LEVELS, configure
 
 log = logging.getLogger("portfolio_tx.cli")
 
@@ -105,17 +104,19 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
 def _dashboard_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port",
+        dest="dashboard_port",
+        metavar="PORT",
         type=parse_port,
         help=f"HTTP port [PTX_DASHBOARD_PORT] ({DEFAULT_DASHBOARD_PORT})",
     )
     parser.add_argument(
-        "--host", help=f"address the page is served on [PTX_DASHBOARD_HOST] ({LOCALHOST})"
+        "--host",
+        dest="dashboard_host",
+        metavar="HOST",
+        help=f"address the page is served on [PTX_DASHBOARD_HOST] ({LOCALHOST})",
     )
     parser.add_argument(
-        "--history",
-        type=parse_positive_int,
-        default=2000,
-        help="equity points kept per session (2000)",
+        "--history", type=parse_positive_int, default=2000, help="equity points per session (2000)"
     )
 
 
@@ -204,28 +205,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings.with_overrides(**overrides)
 
 
-def options_from(args: argparse.Namespace) -> RunOptions:
-    """The environment's RunOptions with the flags given on the command line."""
-    overrides = {
-        "log_level": args.log_level,
-        "log_format": args.log_format,
-        "metrics_port": getattr(args, "metrics_port", None),
-        "metrics_host": getattr(args, "metrics_host", None),
-    }
-    if args.command == "dashboard":
-        overrides |= {"dashboard_port": args.port, "dashboard_host": args.host}
-    return replace(load_run_options(), **{k: v for k, v in overrides.items() if v is not None})
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every value is parsed (flags, then the environment) before any
     connection is made, and a bad one ends the command with one line and EXIT_ERROR."""
     try:
         args = build_parser().parse_args(argv)
-        options = options_from(args)
+        options = load_run_options(flags=args)
         settings = settings_from(args)
-        from portfolio_tx.logs import configure
-
         configure(options.log_level, options.log_format)
         return _dispatch(args, settings, options)
     except PortfolioTxError as exc:

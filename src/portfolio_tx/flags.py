@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, NoReturn
 
 from portfolio_tx.errors import ConfigError
@@ -105,20 +105,25 @@ TYPED_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
 }
 
 
-def load_run_options(env: Mapping[str, str] | None = None) -> RunOptions:
+def load_run_options(
+    env: Mapping[str, str] | None = None, flags: argparse.Namespace | None = None
+) -> RunOptions:
     """Read every option from ``env`` (default: the process environment), whichever command
-    runs, so a malformed one is reported the same way by all of them (as config does).
+    runs, so a malformed one is reported the same way by all of them (as config does); a
+    flag given in ``flags`` (its dest is the field's name) wins over the variable.
 
     Raises ConfigError naming the variable when a value is malformed.
     """
     env = os.environ if env is None else env
-    typed = {
+    found: dict[str, Any] = {
         field_name: parse(raw, name)
         for name, (field_name, parse) in TYPED_VARIABLES.items()
         if (raw := env.get(name, "").strip())
     }
-    return RunOptions(
-        metrics_host=env.get("PTX_METRICS_HOST", "").strip() or LOCALHOST,
-        dashboard_host=env.get("PTX_DASHBOARD_HOST", "").strip() or LOCALHOST,
-        **typed,
-    )
+    found["metrics_host"] = env.get("PTX_METRICS_HOST", "").strip() or LOCALHOST
+    found["dashboard_host"] = env.get("PTX_DASHBOARD_HOST", "").strip() or LOCALHOST
+    for option in fields(RunOptions):
+        given = getattr(flags, option.name, None)
+        if given is not None:
+            found[option.name] = given
+    return RunOptions(**found)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from portfolio_tx.cli import build_parser, options_from, settings_from
+from portfolio_tx.cli import build_parser, settings_from
 from portfolio_tx.config import load_settings
 from portfolio_tx.errors import ConfigError
 from portfolio_tx.flags import load_run_options
@@ -54,6 +54,10 @@ def test_run_options_come_from_the_environment_and_the_flags_win(
 ) -> None:
     monkeypatch.setenv("PTX_METRICS_PORT", "9464")
     monkeypatch.setenv("PTX_LOG_LEVEL", "debug")
-    options = options_from(build_parser().parse_args(["worker", "--metrics-port", "9500"]))
+    args = build_parser().parse_args(["worker", "--metrics-port", "9500"])
+    options = load_run_options(flags=args)
     assert (options.metrics_port, options.log_level, options.log_format) == (9500, "DEBUG", "text")
     assert load_run_options({"PTX_DASHBOARD_PORT": "8000"}).dashboard_port == 8000
+    args = build_parser().parse_args(["dashboard", "--port", "8001", "--host", "0.0.0.0"])
+    options = load_run_options({"PTX_DASHBOARD_PORT": "8000"}, flags=args)
+    assert (options.dashboard_port, options.dashboard_host) == (8001, "0.0.0.0")
