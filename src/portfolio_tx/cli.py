@@ -16,19 +16,24 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from portfolio_tx.config import Settings, load_settings, parse_cost_basis, parse_epsilon
+from portfolio_tx.config import (
+    Settings,
+    load_settings,
+    parse_cost_basis,
+    parse_epsilon,
+    parse_positive_float,
+    parse_positive_int,
+)
 from portfolio_tx.errors import PortfolioTxError
 from portfolio_tx.flags import (
     DEFAULT_DASHBOARD_PORT,
     LOCALHOST,
     OneLineParser,
-    env_choice,
-    env_host,
-    env_port,
-    flag_type,
+    RunOptions,
+    load_run_options,
     parse_port,
 )
-from portfolio_tx.logs import FORMATS, LEVELS
+from portfolio_tx.logs import FORMATS, LEVELS, configure
 
 log = logging.getLogger("portfolio_tx.cli")
 
@@ -52,33 +57,42 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
 
 def _worker_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instance-id", help="stable per worker [PTX_INSTANCE_ID]")
-    parser.add_argument("--cycle-timeout", type=float, help="seconds [PTX_CYCLE_TIMEOUT]")
-    parser.add_argument("--max-mark-age", type=float, help="seconds [PTX_MAX_MARK_AGE]")
+    # the settings' flags take the parsers their variables are read with (config.py)
     parser.add_argument(
-        "--cost-basis", type=flag_type(parse_cost_basis), help="fifo|average [PTX_COST_BASIS]"
+        "--cycle-timeout", type=parse_positive_float, help="seconds [PTX_CYCLE_TIMEOUT]"
     )
     parser.add_argument(
-        "--epsilon", type=flag_type(parse_epsilon), help="fixed tolerance [PTX_EPSILON]"
+        "--max-mark-age", type=parse_positive_float, help="seconds [PTX_MAX_MARK_AGE]"
     )
-    parser.add_argument("--batch-size", type=int, help="records per poll [PTX_BATCH_SIZE]")
+    parser.add_argument("--cost-basis", type=parse_cost_basis, help="fifo|average [PTX_COST_BASIS]")
+    parser.add_argument("--epsilon", type=parse_epsilon, help="fixed tolerance [PTX_EPSILON]")
+    parser.add_argument(
+        "--batch-size", type=parse_positive_int, help="records per poll [PTX_BATCH_SIZE]"
+    )
     limits = parser.add_argument_group("limits (a cycle past one is TOO_LARGE)")
     limits.add_argument(
-        "--max-cycle-events", type=int, help="events per cycle [PTX_MAX_CYCLE_EVENTS] (100000)"
+        "--max-cycle-events",
+        type=parse_positive_int,
+        help="events per cycle [PTX_MAX_CYCLE_EVENTS] (100000)",
     )
     limits.add_argument(
-        "--max-open-cycles", type=int, help="open cycles per session [PTX_MAX_OPEN_CYCLES] (64)"
+        "--max-open-cycles",
+        type=parse_positive_int,
+        help="open cycles per session [PTX_MAX_OPEN_CYCLES] (64)",
     )
     limits.add_argument(
-        "--max-buffered-mb", type=float, help="buffered MiB per worker [PTX_MAX_BUFFERED_MB] (256)"
+        "--max-buffered-mb",
+        type=parse_positive_float,
+        help="buffered MiB per worker [PTX_MAX_BUFFERED_MB] (256)",
     )
     limits.add_argument(
         "--open-cycle-timeout",
-        type=float,
+        type=parse_positive_float,
         help="seconds an unmarked cycle may stay open [PTX_OPEN_CYCLE_TIMEOUT] (300)",
     )
     parser.add_argument(
         "--metrics-port",
-        type=flag_type(parse_port),
+        type=parse_port,
         help="serve Prometheus metrics on this port, 0 = off [PTX_METRICS_PORT] (0)",
     )
     parser.add_argument(
@@ -90,14 +104,19 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
 def _dashboard_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port",
-        type=flag_type(parse_port),
+        dest="dashboard_port",
+        metavar="PORT",
+        type=parse_port,
         help=f"HTTP port [PTX_DASHBOARD_PORT] ({DEFAULT_DASHBOARD_PORT})",
     )
     parser.add_argument(
-        "--host", help=f"address the page is served on [PTX_DASHBOARD_HOST] ({LOCALHOST})"
+        "--host",
+        dest="dashboard_host",
+        metavar="HOST",
+        help=f"address the page is served on [PTX_DASHBOARD_HOST] ({LOCALHOST})",
     )
     parser.add_argument(
-        "--history", type=int, default=2000, help="equity points kept per session (2000)"
+        "--history", type=parse_positive_int, default=2000, help="equity points per session (2000)"
     )
 
 
@@ -116,8 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     topic_commands = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
     create = topic_commands.add_parser("create", help="create the six topics (idempotent)")
     _settings_flags(create)
-    create.add_argument("--partitions", type=int, default=6, help="co-partitioned count (6)")
-    create.add_argument("--marks-partitions", type=int, help="marks topic (same as --partitions)")
+    create.add_argument(
+        "--partitions", type=parse_positive_int, default=6, help="co-partitioned count (6)"
+    )
+    create.add_argument(
+        "--marks-partitions", type=parse_positive_int, help="marks topic (same as --partitions)"
+    )
 
     state = commands.add_parser("state", help="print a session's committed state")
     _settings_flags(state)
@@ -182,22 +205,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings.with_overrides(**overrides)
 
 
-def configure_logging(level: str | None, form: str | None) -> None:
-    """Flags win over PTX_LOG_LEVEL / PTX_LOG_FORMAT, which win over INFO / text."""
-    from portfolio_tx.logs import configure
-
-    configure(
-        level or env_choice("PTX_LOG_LEVEL", LEVELS, "INFO"),
-        form or env_choice("PTX_LOG_FORMAT", FORMATS, "text"),
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; every value is parsed (flags, then the environment) before any
+    connection is made, and a bad one ends the command with one line and EXIT_ERROR."""
     try:
-        configure_logging(args.log_level, args.log_format)
+        args = build_parser().parse_args(argv)
+        options = load_run_options(flags=args)
         settings = settings_from(args)
-        return _dispatch(args, settings)
+        configure(options.log_level, options.log_format)
+        return _dispatch(args, settings, options)
     except PortfolioTxError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -226,17 +242,15 @@ def _dependency_error(exc: Exception) -> str | None:
     return None
 
 
-def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+def _dispatch(args: argparse.Namespace, settings: Settings, options: RunOptions) -> int:
     if args.command == "worker":
-        return _run_worker(args, settings)
+        return _run_worker(settings, options)
     if args.command == "dashboard":
         from portfolio_tx.dashboard.server import serve
 
-        port = args.port
-        if port is None:
-            port = env_port("PTX_DASHBOARD_PORT", DEFAULT_DASHBOARD_PORT)
-        host = args.host or env_host("PTX_DASHBOARD_HOST")
-        return serve(settings, host=host, port=port, history=args.history)
+        return serve(
+            settings, host=options.dashboard_host, port=options.dashboard_port, history=args.history
+        )
     if args.command == "topics":
         from portfolio_tx.kafka.admin import create_topics
 
@@ -267,19 +281,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(args.command)
 
 
-def _run_worker(args: argparse.Namespace, settings: Settings) -> int:
+def _run_worker(settings: Settings, options: RunOptions) -> int:
     from portfolio_tx.worker.build import build_worker
 
-    port = args.metrics_port
-    if port is None:
-        port = env_port("PTX_METRICS_PORT", 0)
-    host = args.metrics_host or env_host("PTX_METRICS_HOST")
     worker = build_worker(settings)
     metrics = None
-    if port:
+    if options.metrics_port:
         from portfolio_tx.metrics import serve_metrics
 
-        metrics = serve_metrics(worker.stats, port, host)
+        metrics = serve_metrics(worker.stats, options.metrics_port, options.metrics_host)
         log.info("metrics at %s", metrics.url)
     worker.install_signal_handlers()
     try:

@@ -24,9 +24,10 @@ Every variable, its default and its meaning (the README's configuration table mi
 
 from __future__ import annotations
 
+import math
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -70,35 +71,68 @@ class Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _number(env: Mapping[str, str], name: str, default: float, kind: type = float) -> Any:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _given(raw: str, name: str | None, what: str) -> str:
+    """How an error names the bad value: ``VARIABLE='raw'``, or ``what 'raw'`` for a flag
+    (argparse has already said which flag)."""
+    return f"{name}={raw!r}" if name else f"{what} {raw!r}"
+
+
+def parse_positive_int(raw: str, name: str | None = None) -> int:
+    """A whole number > 0; ConfigError naming ``name`` (the variable) otherwise."""
     try:
-        value = kind(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a number — set it to e.g. {default}") from exc
+        value = int(raw)
+    except ValueError:
+        value = 0
     if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be positive")
+        raise ConfigError(f"{_given(raw, name, 'value')} is not a whole number above 0")
     return value
 
 
-def parse_cost_basis(raw: str) -> CostBasis:
+def parse_positive_float(raw: str, name: str | None = None) -> float:
+    """A finite number > 0 (seconds, MiB); ConfigError naming ``name`` otherwise."""
     try:
-        return CostBasis(raw.lower())
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{_given(raw, name, 'value')} is not a number above 0")
+    return value
+
+
+def parse_cost_basis(raw: str, name: str | None = None) -> CostBasis:
+    try:
+        return CostBasis(raw.strip().lower())
     except ValueError as exc:
         choices = ", ".join(b.value for b in CostBasis)
-        raise ConfigError(f"cost basis {raw!r} is not one of {choices}") from exc
+        raise ConfigError(f"{_given(raw, name, 'cost basis')} is not one of {choices}") from exc
 
 
-def parse_epsilon(raw: str) -> Decimal:
+def parse_epsilon(raw: str, name: str | None = None) -> Decimal:
+    """The fixed tolerance: a decimal >= 0, parsed here once and carried as this Decimal
+    through ``Settings.epsilon`` to ``ledger.epsilon_for``."""
     try:
         value = D(raw)
     except ValueError as exc:
-        raise ConfigError(f"epsilon {raw!r} is not a decimal number") from exc
+        raise ConfigError(f"{_given(raw, name, 'epsilon')} is not a decimal number") from exc
     if value < 0:
-        raise ConfigError(f"epsilon {raw!r} must not be negative")
+        raise ConfigError(f"{_given(raw, name, 'epsilon')} must not be negative")
     return value
+
+
+# The typed variables: name -> (Settings field, parser). load_settings reads exactly these
+# beside the plain strings, and tests/integration/test_cli_errors.py feeds each a bad value.
+TYPED_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
+    "PTX_CYCLE_TIMEOUT": ("cycle_timeout_s", parse_positive_float),
+    "PTX_MAX_MARK_AGE": ("max_mark_age_s", parse_positive_float),
+    "PTX_COST_BASIS": ("cost_basis", parse_cost_basis),
+    "PTX_EPSILON": ("epsilon", parse_epsilon),
+    "PTX_TRANSACTION_TIMEOUT_MS": ("transaction_timeout_ms", parse_positive_int),
+    "PTX_BATCH_SIZE": ("batch_size", parse_positive_int),
+    "PTX_MAX_CYCLE_EVENTS": ("max_cycle_events", parse_positive_int),
+    "PTX_MAX_OPEN_CYCLES": ("max_open_cycles", parse_positive_int),
+    "PTX_MAX_BUFFERED_MB": ("max_buffered_mb", parse_positive_float),
+    "PTX_OPEN_CYCLE_TIMEOUT": ("open_cycle_timeout_s", parse_positive_float),
+}
 
 
 def topics_from_env(env: Mapping[str, str]) -> TopicNames:
@@ -118,8 +152,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """
     env = os.environ if env is None else env
     defaults = Settings()
-    epsilon = env.get("PTX_EPSILON")
-    return Settings(
+    typed = {
+        field_name: parse(raw, name)
+        for name, (field_name, parse) in TYPED_VARIABLES.items()
+        if (raw := env.get(name, "").strip())
+    }
+    return replace(
+        defaults,
         bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or defaults.bootstrap_servers,
         redis_url=env.get("REDIS_URL") or defaults.redis_url,
         schema_registry_url=env.get("SCHEMA_REGISTRY_URL") or None,
@@ -127,16 +166,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         group_id=env.get("PTX_GROUP_ID") or defaults.group_id,
         instance_id=env.get("PTX_INSTANCE_ID") or defaults.instance_id,
         redis_namespace=env.get("PTX_REDIS_NAMESPACE") or defaults.redis_namespace,
-        cycle_timeout_s=_number(env, "PTX_CYCLE_TIMEOUT", defaults.cycle_timeout_s),
-        max_mark_age_s=_number(env, "PTX_MAX_MARK_AGE", defaults.max_mark_age_s),
-        cost_basis=parse_cost_basis(env.get("PTX_COST_BASIS") or defaults.cost_basis.value),
-        epsilon=parse_epsilon(epsilon) if epsilon else None,
-        transaction_timeout_ms=_number(
-            env, "PTX_TRANSACTION_TIMEOUT_MS", defaults.transaction_timeout_ms, int
-        ),
-        batch_size=_number(env, "PTX_BATCH_SIZE", defaults.batch_size, int),
-        max_cycle_events=_number(env, "PTX_MAX_CYCLE_EVENTS", defaults.max_cycle_events, int),
-        max_open_cycles=_number(env, "PTX_MAX_OPEN_CYCLES", defaults.max_open_cycles, int),
-        max_buffered_mb=_number(env, "PTX_MAX_BUFFERED_MB", defaults.max_buffered_mb),
-        open_cycle_timeout_s=_number(env, "PTX_OPEN_CYCLE_TIMEOUT", defaults.open_cycle_timeout_s),
+        **typed,
     )

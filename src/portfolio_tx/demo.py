@@ -36,9 +36,10 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from portfolio_tx.codec import Codec
-from portfolio_tx.config import Settings
+from portfolio_tx.config import Settings, parse_positive_float, parse_positive_int
 from portfolio_tx.errors import DecodeError
 from portfolio_tx.events import CycleOutcome
+from portfolio_tx.flags import parse_port
 from portfolio_tx.kafka.admin import TopicNames, create_topics
 from portfolio_tx.kafka.clients import make_consumer
 from portfolio_tx.kafka.publisher import Publisher
@@ -53,21 +54,30 @@ DLQ_HEADERS = ("source.topic", "source.partition", "source.offset", "error")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("the demo")
-    group.add_argument("--sessions", type=int, default=30, help="trading sessions (30)")
-    group.add_argument("--cycles", type=int, default=10, help="cycles per session (10)")
+    group.add_argument(
+        "--sessions", type=parse_positive_int, default=30, help="trading sessions (30)"
+    )
+    group.add_argument(
+        "--cycles", type=parse_positive_int, default=10, help="cycles per session (10)"
+    )
     group.add_argument("--fault-rate", type=float, default=0.15, help="faulty cycles (0.15)")
     group.add_argument("--seed", type=int, default=2026, help="simulator seed (2026)")
     group.add_argument(
         "--rate", type=float, default=400.0, help="records published per second, 0 = flat out (400)"
     )
-    group.add_argument("--partitions", type=int, default=3, help="partitions per topic (3)")
     group.add_argument(
-        "--cycle-timeout", type=float, default=3.0, help="the worker's cycle timeout in seconds (3)"
+        "--partitions", type=parse_positive_int, default=3, help="partitions per topic (3)"
+    )
+    group.add_argument(
+        "--cycle-timeout",
+        type=parse_positive_float,
+        default=3.0,
+        help="the worker's cycle timeout in seconds (3)",
     )
     group.add_argument("--quiet", action="store_true", help="no live outcome lines")
     group.add_argument(
         "--dashboard-port",
-        type=int,
+        type=parse_port,
         default=8765,
         help="serve the live dashboard of the demo here, 0 = none (8765)",
     )

@@ -10,8 +10,9 @@ how a process is run and watched (logs, the metrics endpoint, the dashboard's ad
     PTX_DASHBOARD_PORT   8765        --port           dashboard: HTTP port
     PTX_DASHBOARD_HOST   127.0.0.1   --host           dashboard: address it binds
 
-A flag wins over its variable, the variable over the default. A malformed value is a
-ConfigError naming the variable (or, for a flag, argparse's one-line usage error).
+A flag wins over its variable, the variable over the default. Every command reads all of
+them at start (``load_run_options``): a malformed value is a ConfigError naming the
+variable, or, for a flag, argparse's one-line usage error naming the flag.
 """
 
 from __future__ import annotations
@@ -20,19 +21,24 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import NoReturn, TypeVar
+from dataclasses import dataclass, fields
+from typing import Any, NoReturn
 
 from portfolio_tx.errors import ConfigError
+from portfolio_tx.logs import FORMATS, LEVELS
 
 LOCALHOST = "127.0.0.1"
 DEFAULT_DASHBOARD_PORT = 8765
 EXIT_USAGE = 2
 
-T = TypeVar("T")
-
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (what is wrong, where help is), exit 2."""
+    """argparse, but a usage error is one line (what is wrong, where help is), exit 2.
+
+    A ``type=`` parser may raise ConfigError (the same parsers read the environment): it
+    becomes the usage error of the flag it was given to, like argparse's own type errors.
+    Subcommand parsers are built from this class too (argparse's ``parser_class`` default).
+    """
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
@@ -42,18 +48,12 @@ class OneLineParser(argparse.ArgumentParser):
             sys.stderr.write(message)
         raise SystemExit(status)
 
-
-def flag_type(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """An argparse ``type=`` from a parser that raises ConfigError."""
-
-    def convert(raw: str) -> T:
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        # argparse turns only ArgumentTypeError, TypeError and ValueError into usage errors
         try:
-            return parse(raw)
+            return super()._get_value(action, arg_string)
         except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from exc
-
-    convert.__name__ = parse.__name__  # argparse names the type in its message
-    return convert
+            raise argparse.ArgumentError(action, str(exc)) from exc
 
 
 def parse_port(raw: str, name: str | None = None) -> int:
@@ -68,23 +68,62 @@ def parse_port(raw: str, name: str | None = None) -> int:
     return port
 
 
-def env_port(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
-    raw = (os.environ if env is None else env).get(name, "").strip()
-    return parse_port(raw, name) if raw else default
-
-
-def env_choice(
-    name: str, choices: Sequence[str], default: str, env: Mapping[str, str] | None = None
-) -> str:
-    """The variable's value if it is one of ``choices`` (any case), else ConfigError."""
-    raw = (os.environ if env is None else env).get(name, "").strip()
-    if not raw:
-        return default
+def _choice(raw: str, choices: Sequence[str], name: str) -> str:
+    """The one of ``choices`` that ``raw`` is (any case), else ConfigError naming ``name``."""
     for choice in choices:
         if raw.lower() == choice.lower():
             return choice
     raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}")
 
 
-def env_host(name: str, env: Mapping[str, str] | None = None) -> str:
-    return (os.environ if env is None else env).get(name, "").strip() or LOCALHOST
+def parse_log_level(raw: str, name: str) -> str:
+    return _choice(raw, LEVELS, name)
+
+
+def parse_log_format(raw: str, name: str) -> str:
+    return _choice(raw, FORMATS, name)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How the process is run and watched; read from the environment once, flags win."""
+
+    log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_port: int = 0
+    metrics_host: str = LOCALHOST
+    dashboard_port: int = DEFAULT_DASHBOARD_PORT
+    dashboard_host: str = LOCALHOST
+
+
+# The typed variables: name -> (RunOptions field, parser), as config.TYPED_VARIABLES.
+TYPED_VARIABLES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
+    "PTX_LOG_LEVEL": ("log_level", parse_log_level),
+    "PTX_LOG_FORMAT": ("log_format", parse_log_format),
+    "PTX_METRICS_PORT": ("metrics_port", parse_port),
+    "PTX_DASHBOARD_PORT": ("dashboard_port", parse_port),
+}
+
+
+def load_run_options(
+    env: Mapping[str, str] | None = None, flags: argparse.Namespace | None = None
+) -> RunOptions:
+    """Read every option from ``env`` (default: the process environment), whichever command
+    runs, so a malformed one is reported the same way by all of them (as config does); a
+    flag given in ``flags`` (its dest is the field's name) wins over the variable.
+
+    Raises ConfigError naming the variable when a value is malformed.
+    """
+    env = os.environ if env is None else env
+    found: dict[str, Any] = {
+        field_name: parse(raw, name)
+        for name, (field_name, parse) in TYPED_VARIABLES.items()
+        if (raw := env.get(name, "").strip())
+    }
+    found["metrics_host"] = env.get("PTX_METRICS_HOST", "").strip() or LOCALHOST
+    found["dashboard_host"] = env.get("PTX_DASHBOARD_HOST", "").strip() or LOCALHOST
+    for option in fields(RunOptions):
+        given = getattr(flags, option.name, None)
+        if given is not None:
+            found[option.name] = given
+    return RunOptions(**found)

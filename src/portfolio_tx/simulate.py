@@ -15,7 +15,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from portfolio_tx.codec import Codec
-from portfolio_tx.config import Settings, parse_cost_basis
+from portfolio_tx.config import (
+    Settings,
+    parse_cost_basis,
+    parse_positive_float,
+    parse_positive_int,
+)
 from portfolio_tx.errors import ConfigError
 from portfolio_tx.kafka.admin import TopicNames, check_copartitioned
 from portfolio_tx.kafka.publisher import Publisher
@@ -118,29 +123,34 @@ def state_differences(expected: PortfolioState, actual: PortfolioState) -> list[
 # -- the command ---------------------------------------------------------------------------
 
 
-def _faults(text: str) -> tuple[Fault, ...]:
+def parse_faults(text: str) -> tuple[Fault, ...]:
     try:
         return tuple(Fault(name.strip()) for name in text.split(",") if name.strip())
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{exc}; choose from {', '.join(f.value for f in Fault)}"
-        ) from exc
+        raise ConfigError(f"{exc}; choose from {', '.join(f.value for f in Fault)}") from exc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("the simulated upstream")
-    group.add_argument("--sessions", type=int, default=20, help="trading sessions (20)")
-    group.add_argument("--cycles", type=int, default=10, help="cycles per session (10)")
-    group.add_argument("--symbols", type=int, default=5, help="symbols traded (5)")
     group.add_argument(
-        "--fills-per-cycle", type=int, default=4, help="at most this many fills per cycle, 1..N (4)"
+        "--sessions", type=parse_positive_int, default=20, help="trading sessions (20)"
+    )
+    group.add_argument(
+        "--cycles", type=parse_positive_int, default=10, help="cycles per session (10)"
+    )
+    group.add_argument("--symbols", type=parse_positive_int, default=5, help="symbols traded (5)")
+    group.add_argument(
+        "--fills-per-cycle",
+        type=parse_positive_int,
+        default=4,
+        help="at most this many fills per cycle, 1..N (4)",
     )
     group.add_argument(
         "--fault-rate", type=float, default=0.1, help="share of cycles with an injected fault (0.1)"
     )
     group.add_argument(
         "--faults",
-        type=_faults,
+        type=parse_faults,
         default=tuple(Fault),
         help="comma-separated fault kinds, taken round-robin (all): "
         + ", ".join(f.value for f in Fault),
@@ -154,7 +164,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-mark-age",
-        type=float,
+        type=parse_positive_float,
         help="seconds, as the worker's, for the stale marks [PTX_MAX_MARK_AGE]",
     )
     group.add_argument(

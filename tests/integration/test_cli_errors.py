@@ -103,7 +103,7 @@ def test_topics_not_co_partitioned_are_refused_with_each_partition_count(
     ("variable", "raw", "says"),
     [
         ("PTX_CYCLE_TIMEOUT", "abc", "PTX_CYCLE_TIMEOUT='abc' is not a number"),
-        ("PTX_COST_BASIS", "lifo", "cost basis 'lifo' is not one of fifo, average"),
+        ("PTX_COST_BASIS", "lifo", "PTX_COST_BASIS='lifo' is not one of fifo, average"),
         ("PTX_METRICS_PORT", "http", "PTX_METRICS_PORT='http' is not a port number"),
         ("PTX_LOG_FORMAT", "yaml", "PTX_LOG_FORMAT='yaml' is not one of text, json"),
     ],
@@ -119,7 +119,7 @@ def test_a_malformed_environment_value_is_named_with_what_it_got(
     [
         ("--cost-basis", "lifo", "not one of fifo, average"),
         ("--metrics-port", "70000", "not a port number"),
-        ("--cycle-timeout", "soon", "invalid float value"),
+        ("--cycle-timeout", "soon", "'soon' is not a number above 0"),
     ],
 )
 def test_a_malformed_flag_is_one_usage_line_pointing_at_help(

@@ -54,9 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--from-beginning", action="store_true", help="(the default)")
     where.add_argument("--from-timestamp", type=int, metavar="EPOCH_MS")
     where.add_argument(
-        "--from-offsets", metavar="P:O,P:O", help="per-partition start offsets of every input"
+        "--from-offsets",
+        type=parse_offsets,
+        metavar="P:O,P:O",
+        help="per-partition start offsets of every input",
     )
     parser.add_argument("--into", required=True, metavar="NAME", help="Redis namespace to fill")
+    # the CLI puts these two in the Settings replay() is given (cli.settings_from)
     parser.add_argument("--epsilon", type=parse_epsilon, help="tolerance for the what-if")
     parser.add_argument("--cost-basis", type=parse_cost_basis, help="fifo | average")
 
@@ -66,18 +70,15 @@ def parse_offsets(raw: str) -> dict[int, int]:
         pairs = [item.split(":") for item in raw.split(",") if item]
         return {int(p): int(o) for p, o in pairs}
     except ValueError as exc:
-        raise ConfigError(f"--from-offsets {raw!r}: expected PARTITION:OFFSET,...") from exc
+        raise ConfigError(f"{raw!r} is not PARTITION:OFFSET,...") from exc
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    offsets = parse_offsets(args.from_offsets) if args.from_offsets else None
     summary = replay(
         settings,
         args.into,
-        epsilon=args.epsilon,
-        cost_basis=args.cost_basis,
         from_timestamp=args.from_timestamp,
-        from_offsets=offsets,
+        from_offsets=args.from_offsets or None,
     )
     for line in summary.lines():
         print(line)
@@ -88,12 +89,12 @@ def replay(
     settings: Settings,
     into: str,
     *,
-    epsilon: object = None,
-    cost_basis: object = None,
     from_timestamp: int | None = None,
     from_offsets: dict[int, int] | None = None,
     out: TextIO | None = None,
 ) -> ReplaySummary:
+    """Decide the input topics again into namespace ``into`` with ``settings``: the what-if's
+    epsilon and cost basis are ``settings.epsilon`` / ``settings.cost_basis``."""
     if into == settings.redis_namespace:
         raise ConfigError(f"--into {into!r} is the live namespace; pick another name")
     started = time.monotonic()
@@ -101,9 +102,7 @@ def replay(
     target = RedisStateStore(live.client, namespace=into)
     for key in live.client.scan_iter(match=f"{into}:*", count=1000):
         live.client.delete(key)
-    what_if = replace(
-        settings.with_overrides(epsilon=epsilon, cost_basis=cost_basis), redis_namespace=into
-    )
+    what_if = replace(settings, redis_namespace=into)
     start = _start_offsets(settings, from_timestamp, from_offsets)
     if start is not None:
         _seed(
