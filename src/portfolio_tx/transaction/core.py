@@ -17,6 +17,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from portfolio_tx import ledger
 from portfolio_tx.errors import (
     ConcurrentModificationError,
@@ -72,7 +74,7 @@ class PortfolioTransaction(Stages):
         record_outcome: OutcomeRecorder | None = None,
         snapshot: SessionSnapshot | None = None,
         event_ids: Sequence[str] = (),
-        metrics: Any = None,
+        metrics: TransactionMetrics | CollectorRegistry | None = None,
     ) -> None:
         self.session_id = session_id
         self.cycle_id = cycle_id
@@ -139,8 +141,7 @@ class PortfolioTransaction(Stages):
     @property
     def staged(self) -> StagedCycle:
         """The staged cycle so far; raises TransactionStateError once the transaction ended."""
-        if not self._open:
-            raise TransactionStateError(f"transaction for {self.session_id} has ended")
+        self._ensure_open()
         return self._staging.staged
 
     @property
@@ -153,14 +154,18 @@ class PortfolioTransaction(Stages):
 
     def savepoint(self) -> Savepoint:
         """A nested transaction: ``with tx.savepoint() as sp:`` (see ``Savepoint``)."""
-        self.staged  # noqa: B018 - raises once the transaction has ended
+        self._ensure_open()
         return Savepoint(self._staging, self._savepoints)
 
     nested = savepoint
 
     def _stage(self, op: ops.Op) -> None:
-        self.staged  # noqa: B018 - raises once the transaction has ended
+        self._ensure_open()
         self._staging.apply(op)
+
+    def _ensure_open(self) -> None:
+        if not self._open:
+            raise TransactionStateError(f"transaction for {self.session_id} has ended")
 
     # -- deciding --------------------------------------------------------------------------
 
