@@ -9,6 +9,7 @@ from portfolio_tx.errors import (
     DecodeError,
     KafkaSetupError,
     PortfolioTxError,
+    RetriesExhaustedError,
     StateStoreError,
     TransactionStateError,
     ValidationError,
@@ -24,7 +25,18 @@ from portfolio_tx.ledger import (
     Side,
 )
 from portfolio_tx.store import RedisStateStore, StateStore
-from portfolio_tx.transaction import PortfolioTransaction, portfolio_transaction
+from portfolio_tx.transaction import (
+    PortfolioTransaction,
+    RetriedCommit,
+    Savepoint,
+    StagedCash,
+    StagedLotBook,
+    StagedPosition,
+    StagedRealizedPnl,
+    TransactionMetrics,
+    commit_with_retries,
+    portfolio_transaction,
+)
 
 __all__ = [
     "ConcurrentModificationError",
@@ -41,10 +53,19 @@ __all__ = [
     "PortfolioTxError",
     "Position",
     "RedisStateStore",
+    "RetriedCommit",
+    "RetriesExhaustedError",
+    "Savepoint",
     "Side",
+    "StagedCash",
+    "StagedLotBook",
+    "StagedPosition",
+    "StagedRealizedPnl",
     "StateStore",
     "StateStoreError",
+    "TransactionMetrics",
     "TransactionStateError",
     "ValidationError",
+    "commit_with_retries",
     "portfolio_transaction",
 ]

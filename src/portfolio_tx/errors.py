@@ -5,6 +5,7 @@
     ├── ValidationError              a staged input is invalid (quantity, price, side, ...)
     ├── StateStoreError              the state store failed (Redis unreachable, script error)
     │   ├── ConcurrentModificationError   a commit lost the optimistic-lock race on a session
+    │   │   └── RetriesExhaustedError     every attempt of commit_with_retries lost it
     │   └── StateLostError           the store no longer has a session's state (flushed, replaced)
     ├── TransactionStateError        the transaction was used after it ended
     ├── DecodeError                  a record could not be decoded (names topic/partition/offset)
@@ -36,6 +37,14 @@ class StateStoreError(PortfolioTxError):
 
 class ConcurrentModificationError(StateStoreError):
     """Another commit changed the session after this transaction read it; nothing was written."""
+
+
+class RetriesExhaustedError(ConcurrentModificationError):
+    """Every attempt of ``commit_with_retries`` lost the race; ``attempts`` says how many."""
+
+    def __init__(self, message: str, *, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
 
 
 class StateLostError(StateStoreError):

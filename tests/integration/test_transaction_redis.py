@@ -77,6 +77,8 @@ def test_worked_example_through_the_library_against_redis(store: RedisStateStore
             "quantity": Decimal("-0.4"),
             "entry_price": Decimal("49000"),
             "current_price": Decimal("48000"),
+            "strategy": None,
+            "unrealized_pnl": Decimal("400"),
         }
     ]
     for cycle, marks in ((5, {BTC: "47500"}), (6, {BTC: "47500", ETH: "3100"})):
@@ -104,6 +106,8 @@ def test_worked_example_through_the_library_against_redis(store: RedisStateStore
             "quantity": Decimal("10"),
             "entry_price": Decimal("3000"),
             "current_price": Decimal("3100"),
+            "strategy": None,
+            "unrealized_pnl": Decimal("1000"),
         }
     ]
     snapshot = store.load(s)

@@ -15,6 +15,7 @@ from portfolio_tx.ledger.cycle import (
     stage_lot_update,
     stage_pnl,
     stage_position_delta,
+    stage_strategy,
 )
 from portfolio_tx.ledger.lots import Lot, apply_quantity
 from portfolio_tx.ledger.money import LEDGER_CONTEXT, ZERO, D, canonical, money2, to_wire
@@ -51,5 +52,6 @@ __all__ = [
     "stage_lot_update",
     "stage_pnl",
     "stage_position_delta",
+    "stage_strategy",
     "to_wire",
 ]

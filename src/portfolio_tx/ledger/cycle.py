@@ -10,7 +10,7 @@ than raise.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from portfolio_tx.errors import ValidationError
@@ -27,7 +27,8 @@ class StagedCycle:
     """The previous committed state plus everything staged on top of it so far.
 
     ``cash`` and ``lots`` are the staged values; the other amounts are this cycle's sums of
-    the terms of the validation equation (CONTRACT §2).
+    the terms of the validation equation (CONTRACT §2). ``strategies`` are the library
+    caller's labels per symbol (no accounting).
     """
 
     base: PortfolioState
@@ -39,6 +40,7 @@ class StagedCycle:
     funding: Decimal = ZERO
     reported_realized: Decimal = ZERO
     ledger_realized: Decimal = ZERO
+    strategies: Mapping[str, str] = field(default_factory=dict)
 
     def held_symbols(self) -> tuple[str, ...]:
         """Symbols with a non-zero staged quantity, sorted: each needs a mark to commit."""
@@ -47,7 +49,9 @@ class StagedCycle:
 
 def open_cycle(base: PortfolioState, basis: CostBasis = CostBasis.FIFO) -> StagedCycle:
     """Start staging on top of ``base``."""
-    return StagedCycle(base=base, basis=basis, cash=base.cash, lots=base.lots)
+    return StagedCycle(
+        base=base, basis=basis, cash=base.cash, lots=base.lots, strategies=base.strategies
+    )
 
 
 def fill_problem(side: object, quantity: Decimal, price: Decimal) -> str | None:
@@ -132,29 +136,52 @@ def stage_position_delta(
     )
 
 
+def stage_strategy(staged: StagedCycle, symbol: str, strategy: str) -> StagedCycle:
+    """Label ``symbol`` with the caller's strategy name; no accounting."""
+    return replace(staged, strategies={**staged.strategies, symbol: strategy})
+
+
 @exact
 def stage_lot_add(
-    staged: StagedCycle, symbol: str, quantity: Decimal, price: Decimal
+    staged: StagedCycle,
+    symbol: str,
+    quantity: Decimal,
+    price: Decimal,
+    *,
+    lot_id: str | None = None,
+    fee: Decimal | None = None,
+    opened_at: str | None = None,
 ) -> StagedCycle:
-    """Append a lot as it stands; no cash, no realized P&L."""
+    """Append a lot as it stands; no cash, no realized P&L. ``lot_id`` (unique per symbol),
+    ``fee`` and ``opened_at`` describe it and never enter the accounting."""
     if quantity.is_zero():
         raise ValidationError("a lot needs a non-zero quantity")
-    if price <= 0:
+    if not price.is_finite() or price <= 0:
         raise ValidationError(f"lot price must be positive, got {price}")
-    lots = (*staged.lots.get(symbol, ()), Lot(quantity, quantity * price))
+    held = staged.lots.get(symbol, ())
+    if lot_id is not None and any(lot.lot_id == lot_id for lot in held):
+        raise ValidationError(f"{symbol} already has a lot {lot_id!r}")
+    lots = (*held, Lot(quantity, quantity * price, lot_id, fee, opened_at))
     return replace(staged, lots=_with_lots(staged, symbol, lots))
 
 
-def _lot_index(staged: StagedCycle, symbol: str, index: int) -> tuple[Lot, ...]:
+def _lot_index(staged: StagedCycle, symbol: str, which: int | str) -> tuple[tuple[Lot, ...], int]:
+    """The symbol's lots and the position of lot ``which`` (an index, or a lot id)."""
     lots = staged.lots.get(symbol, ())
-    if not -len(lots) <= index < len(lots):
-        raise ValidationError(f"{symbol} has no lot {index} (it has {len(lots)})")
-    return lots
+    if isinstance(which, str):
+        for index, lot in enumerate(lots):
+            if lot.lot_id == which:
+                return lots, index
+        raise ValidationError(f"{symbol} has no lot {which!r}")
+    if not -len(lots) <= which < len(lots):
+        raise ValidationError(f"{symbol} has no lot {which} (it has {len(lots)})")
+    return lots, which
 
 
-def stage_lot_remove(staged: StagedCycle, symbol: str, index: int = 0) -> StagedCycle:
-    """Drop one lot; no cash, no realized P&L."""
-    lots = list(_lot_index(staged, symbol, index))
+def stage_lot_remove(staged: StagedCycle, symbol: str, which: int | str = 0) -> StagedCycle:
+    """Drop one lot (by index or lot id); no cash, no realized P&L."""
+    held, index = _lot_index(staged, symbol, which)
+    lots = list(held)
     del lots[index]
     return replace(staged, lots=_with_lots(staged, symbol, tuple(lots)))
 
@@ -163,17 +190,27 @@ def stage_lot_remove(staged: StagedCycle, symbol: str, index: int = 0) -> Staged
 def stage_lot_update(
     staged: StagedCycle,
     symbol: str,
-    index: int,
+    which: int | str,
     *,
     quantity: Decimal | None = None,
     price: Decimal | None = None,
+    fee: Decimal | None = None,
+    opened_at: str | None = None,
 ) -> StagedCycle:
-    """Replace one lot's quantity and/or unit cost; no cash, no realized P&L."""
-    lots = list(_lot_index(staged, symbol, index))
+    """Replace one lot's quantity, unit cost or description (by index or lot id); no cash,
+    no realized P&L."""
+    held, index = _lot_index(staged, symbol, which)
+    lots = list(held)
     current = lots[index]
     new_quantity = current.quantity if quantity is None else quantity
     new_price = current.price if price is None else price
-    if new_quantity.is_zero() or new_price <= 0:
+    if new_quantity.is_zero() or not new_price.is_finite() or new_price <= 0:
         raise ValidationError("a lot needs a non-zero quantity and a positive price")
-    lots[index] = Lot(new_quantity, new_quantity * new_price)
+    lots[index] = Lot(
+        new_quantity,
+        new_quantity * new_price,
+        current.lot_id,
+        current.fee if fee is None else fee,
+        current.opened_at if opened_at is None else opened_at,
+    )
     return replace(staged, lots=_with_lots(staged, symbol, tuple(lots)))

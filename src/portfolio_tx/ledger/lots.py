@@ -23,10 +23,21 @@ COST_QUANTUM = Decimal(1).scaleb(-COST_SCALE)
 
 
 class Lot(NamedTuple):
-    """An open lot: ``quantity`` (signed, never zero) and its total ``cost`` (same sign)."""
+    """An open lot: ``quantity`` (signed, never zero) and its total ``cost`` (same sign).
+
+    ``lot_id``, ``fee`` and ``opened_at`` are the library caller's description of the lot (the
+    seed's lot dict); they never enter the accounting. Lots opened by fills carry none.
+    """
 
     quantity: Decimal
     cost: Decimal
+    lot_id: str | None = None
+    fee: Decimal | None = None
+    opened_at: str | None = None
+
+    def resized(self, quantity: Decimal, cost: Decimal) -> Lot:
+        """The same lot (id and description kept) with a new quantity and cost."""
+        return Lot(quantity, cost, self.lot_id, self.fee, self.opened_at)
 
     @property
     def price(self) -> Decimal:
@@ -72,7 +83,7 @@ def apply_quantity(
         else:
             closed_cost = (lot.cost / held * remaining).quantize(COST_QUANTUM)
             realized += lot_sign * (price * remaining) - closed_cost
-            kept.append(Lot(lot.quantity - lot_sign * remaining, lot.cost - closed_cost))
+            kept.append(lot.resized(lot.quantity - lot_sign * remaining, lot.cost - closed_cost))
             remaining = ZERO
         index += 1
     kept.extend(lots[index:])
@@ -80,7 +91,7 @@ def apply_quantity(
         opened = Lot(direction * remaining, direction * remaining * price)
         if basis is CostBasis.AVERAGE and kept:
             merged = kept[-1]
-            kept[-1] = Lot(merged.quantity + opened.quantity, merged.cost + opened.cost)
+            kept[-1] = merged.resized(merged.quantity + opened.quantity, merged.cost + opened.cost)
         else:
             kept.append(opened)
     return LotChange(tuple(kept), realized)

@@ -13,6 +13,7 @@ from portfolio_tx.ledger.money import ZERO, exact
 
 _NO_LOTS: Mapping[str, tuple[Lot, ...]] = MappingProxyType({})
 _NO_MARKS: Mapping[str, Decimal] = MappingProxyType({})
+_NO_STRATEGIES: Mapping[str, str] = MappingProxyType({})
 
 
 class Position(NamedTuple):
@@ -36,6 +37,7 @@ class PortfolioState:
     state, exactly: ``equity == transfers + realized_pnl − fees + unrealized()``
     (``books_balance``). ``version`` counts commits and is the optimistic lock of the store;
     ``last_cycle`` is the last cycle id committed (``None`` before the first).
+    ``strategies`` is the library caller's strategy label per held symbol (no accounting).
     """
 
     cash: Decimal = ZERO
@@ -48,6 +50,7 @@ class PortfolioState:
     version: int = 0
     transfers: Decimal = ZERO
     residual: Decimal = ZERO
+    strategies: Mapping[str, str] = field(default_factory=lambda: _NO_STRATEGIES)
 
     @exact
     def positions(self) -> tuple[Position, ...]:
@@ -81,6 +84,14 @@ def freeze_lots(lots: Mapping[str, tuple[Lot, ...]]) -> Mapping[str, tuple[Lot, 
 
 def freeze_marks(marks: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
     return MappingProxyType(dict(marks))
+
+
+def freeze_strategies(
+    strategies: Mapping[str, str], held: Mapping[str, tuple[Lot, ...]]
+) -> Mapping[str, str]:
+    """A read-only copy of the strategy labels of the symbols still held."""
+    kept = {symbol: label for symbol, label in strategies.items() if held.get(symbol)}
+    return MappingProxyType(kept) if kept else _NO_STRATEGIES
 
 
 def position_of(symbol: str, lots: tuple[Lot, ...], mark: Decimal | None) -> Position:

@@ -29,6 +29,7 @@ from portfolio_tx.ledger.state import (
     Position,
     freeze_lots,
     freeze_marks,
+    freeze_strategies,
     unrealized_pnl,
 )
 from portfolio_tx.ledger.types import DiscardReason, OutcomeKind
@@ -165,6 +166,7 @@ def decide(
         version=base.version + 1,
         transfers=base.transfers + staged.transfers,
         residual=base.residual + delta,
+        strategies=freeze_strategies(staged.strategies, staged.lots),
     )
     return Decision(
         outcome=OutcomeKind.COMMIT,

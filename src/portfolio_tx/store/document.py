@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from portfolio_tx.ledger import Lot, PortfolioState
@@ -18,6 +19,24 @@ def _text(value: Decimal) -> str:
     return format(value, "f")
 
 
+def _dump_lot(lot: Lot) -> list[str | None]:
+    """``[quantity, cost]``, and the caller's description only when the lot has one (so a
+    state without lot ids is stored byte for byte as before)."""
+    dumped: list[str | None] = [_text(lot.quantity), _text(lot.cost)]
+    if lot.lot_id is not None or lot.fee is not None or lot.opened_at is not None:
+        dumped += [lot.lot_id, None if lot.fee is None else _text(lot.fee), lot.opened_at]
+    return dumped
+
+
+def _load_lot(raw: list[str | None]) -> Lot:
+    quantity, cost, *described = raw
+    lot = Lot(Decimal(str(quantity)), Decimal(str(cost)))
+    if not described:
+        return lot
+    lot_id, fee, opened_at = described
+    return Lot(lot.quantity, lot.cost, lot_id, None if fee is None else Decimal(fee), opened_at)
+
+
 def dump_state(state: PortfolioState) -> str:
     """Serialize ``state`` (sorted keys, so equal states give equal bytes)."""
     document: dict[str, Any] = {
@@ -26,7 +45,7 @@ def dump_state(state: PortfolioState) -> str:
         "fees": _text(state.fees),
         "equity": _text(state.equity),
         "lots": {
-            symbol: [[_text(lot.quantity), _text(lot.cost)] for lot in lots]
+            symbol: [_dump_lot(lot) for lot in lots]
             for symbol, lots in state.lots.items()
         },
         "marks": {symbol: _text(price) for symbol, price in state.marks.items()},
@@ -35,6 +54,8 @@ def dump_state(state: PortfolioState) -> str:
         "transfers": _text(state.transfers),
         "residual": _text(state.residual),
     }
+    if state.strategies:
+        document["strategies"] = dict(state.strategies)
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
@@ -49,7 +70,7 @@ def load_state(text: str | bytes) -> PortfolioState:
         equity=Decimal(document["equity"]),
         lots=freeze_lots(
             {
-                symbol: tuple(Lot(Decimal(q), Decimal(c)) for q, c in lots)
+                symbol: tuple(_load_lot(lot) for lot in lots)
                 for symbol, lots in document["lots"].items()
             }
         ),
@@ -58,4 +79,5 @@ def load_state(text: str | bytes) -> PortfolioState:
         version=int(document["version"]),
         transfers=Decimal(document.get("transfers", "0")),
         residual=Decimal(document.get("residual", "0")),
+        strategies=MappingProxyType(dict(document.get("strategies", {}))),
     )

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 from portfolio_tx.errors import StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
+from portfolio_tx.ledger.lots import lots_cost
+from portfolio_tx.ledger.money import exact
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +175,47 @@ def cash_equity_view(state: PortfolioState) -> dict[str, Decimal] | None:
     }
 
 
+@exact
 def positions_view(state: PortfolioState) -> list[dict[str, Any]]:
-    """The seed's ``get_positions`` answer: symbol, quantity, entry_price, current_price."""
+    """The seed's ``get_positions`` answer: symbol, quantity, entry_price (average),
+    current_price (the last commit's mark), strategy (the caller's label or None) and
+    unrealized_pnl (quantity · mark − cost of the lots)."""
     return [
         {
             "symbol": position.symbol,
             "quantity": position.quantity,
             "entry_price": position.avg_entry_price,
             "current_price": position.mark_price,
+            "strategy": state.strategies.get(position.symbol),
+            "unrealized_pnl": (
+                None
+                if position.mark_price is None
+                else position.quantity * position.mark_price
+                - lots_cost(state.lots[position.symbol])
+            ),
         }
         for position in state.positions()
     ]
+
+
+@exact
+def lotbooks_view(state: PortfolioState) -> dict[str, list[dict[str, Any]]]:
+    """The seed's lot books: per held symbol its lots, oldest first, as the seed's dicts
+    (``lot_id``, ``quantity``, ``cost_price``, ``fee``, ``timestamp``; None where a lot has
+    no description, e.g. one a fill opened)."""
+    return {
+        symbol: [
+            {
+                "lot_id": lot.lot_id,
+                "quantity": lot.quantity,
+                "cost_price": lot.price,
+                "fee": lot.fee,
+                "timestamp": lot.opened_at,
+            }
+            for lot in lots
+        ]
+        for symbol, lots in sorted(state.lots.items())
+    }
 
 
 def staged_on(decision: Decision) -> int:
