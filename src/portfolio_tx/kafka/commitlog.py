@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from portfolio_tx.codec import Codec
 from portfolio_tx.errors import DecodeError, KafkaSetupError
@@ -73,6 +73,30 @@ class CommitLog:
         Raises KafkaSetupError when the end is not reached within the wait (an open
         transaction of a dead instance holds it back at most its transaction timeout).
         """
+        for message in self.messages(partition):
+            decoded = self.decode(message)
+            if decoded is not None:
+                yield decoded
+
+    def decode(self, message: Message) -> tuple[bytes, CycleOutcome] | None:
+        """The record's value and outcome; None for a record that is not one."""
+        value = message.value()
+        try:
+            outcome = self._codec.decode(
+                value,
+                topic=self._topic,
+                partition=message.partition(),
+                offset=message.offset(),
+                expected=CycleOutcome,
+            )
+        except DecodeError:
+            return None
+        assert value is not None
+        return value, outcome
+
+    def messages(self, partition: int) -> Iterator[Message]:
+        """Every committed record of ``partition`` from the beginning to its end, undecoded
+        (see ``read_partition``)."""
         self._consumer.assign([TopicPartition(self._topic, partition, OFFSET_BEGINNING)])
         deadline = time.monotonic() + self._wait_s
         try:
@@ -90,19 +114,7 @@ class CommitLog:
                             return
                         continue
                     deadline = time.monotonic() + self._wait_s
-                    value = message.value()
-                    try:
-                        outcome = self._codec.decode(
-                            value,
-                            topic=self._topic,
-                            partition=partition,
-                            offset=message.offset(),
-                            expected=CycleOutcome,
-                        )
-                    except DecodeError:
-                        continue
-                    assert value is not None
-                    yield value, outcome
+                    yield message
         finally:
             self._consumer.unassign()
 

@@ -41,7 +41,7 @@ from portfolio_tx.ledger import Decision
 from portfolio_tx.store.port import Applied, ApplyRequest, StateStore
 from portfolio_tx.worker.cycles import SessionBook
 from portfolio_tx.worker.decide import Verdict
-from portfolio_tx.worker.heads import Head, PublishedHeads
+from portfolio_tx.worker.heads import Head, PublishedHeads, head_header
 from portfolio_tx.worker.stats import WorkerStats
 
 log = logging.getLogger("portfolio_tx.worker")
@@ -62,6 +62,7 @@ class _Outcome:
     cycle_id: int
     version: int
     record: bytes | None
+    fresh: bool  # decided in this transaction (its record's version is ``version``)
 
 
 class Checkpoint:
@@ -131,6 +132,7 @@ class Checkpoint:
                 verdict.cycle_id,
                 verdict.snapshot.state.version,
                 verdict.record,
+                verdict.decision is not None,
             )
         )
 
@@ -187,6 +189,10 @@ class Checkpoint:
                 key=outcome.session_id.encode(),
                 value=outcome.record,
                 partition=outcome.partition,
+                # a re-published stored record goes without: its version is in its body
+                headers=[head_header(Head(outcome.cycle_id, outcome.version))]
+                if outcome.fresh
+                else None,
                 on_delivery=delivered,
             )
         except KafkaException as exc:

@@ -41,6 +41,33 @@ class StateBehind(Exception):
         super().__init__(f"partition {partition}: the store is behind for {listed}{more}")
 
 
+HEAD_HEADER = "ptx-head"
+"""A Kafka header on every outcome record the worker produces: ``<cycle id>:<version>``, so
+that the heads of a partition are read without decoding a single outcome."""
+
+
+def head_header(head: Head) -> tuple[str, bytes]:
+    return HEAD_HEADER, f"{head.cycle_id}:{head.version}".encode()
+
+
+Headers = list[tuple[str, str | bytes | None]] | dict[str, str | bytes | None] | None
+
+
+def head_from_headers(headers: Headers) -> Head | None:
+    """The head an outcome record's headers carry; None for a record without (an older
+    writer's, or another producer's): decode its value instead."""
+    pairs = headers.items() if isinstance(headers, dict) else headers or ()
+    for name, value in pairs:
+        if name == HEAD_HEADER and value:
+            text = value.decode(errors="replace") if isinstance(value, bytes) else value
+            cycle, _, version = text.partition(":")
+            try:
+                return Head(int(cycle), int(version))
+            except ValueError:
+                return None
+    return None
+
+
 def _cycle(snapshot: SessionSnapshot) -> int:
     return -1 if snapshot.last_decided is None else snapshot.last_decided
 

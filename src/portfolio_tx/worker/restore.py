@@ -24,7 +24,7 @@ from portfolio_tx.events import state_from_outcome
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.ledger import PortfolioState
 from portfolio_tx.store.port import SessionSnapshot, StateStore
-from portfolio_tx.worker.heads import Head, is_behind
+from portfolio_tx.worker.heads import Head, head_from_headers, is_behind
 
 log = logging.getLogger("portfolio_tx.worker")
 
@@ -42,12 +42,22 @@ class _Rebuilt:
 
 
 def read_heads(commit_log: CommitLog, partition: int) -> dict[str, Head]:
-    """Per session of ``partition``, the last outcome on the commit topic."""
+    """Per session of ``partition``, the last outcome on the commit topic: from each
+    record's head header (no decoding), or its value for an older writer's record."""
     heads: dict[str, Head] = {}
-    for _, outcome in commit_log.read_partition(partition):
-        current = heads.get(outcome.session_id)
-        if current is None or outcome.cycle_id > current.cycle_id:
-            heads[outcome.session_id] = Head(outcome.cycle_id, outcome.version)
+    for message in commit_log.messages(partition):
+        head, key = head_from_headers(message.headers()), message.key()
+        if head is not None and key is not None:
+            session_id = key.decode(errors="replace")
+        else:  # an outcome without the header: an older writer's
+            decoded = commit_log.decode(message)
+            if decoded is None:
+                continue
+            outcome = decoded[1]
+            session_id, head = outcome.session_id, Head(outcome.cycle_id, outcome.version)
+        current = heads.get(session_id)
+        if current is None or head.cycle_id > current.cycle_id:
+            heads[session_id] = head
     return heads
 
 
