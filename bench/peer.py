@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 from check import check_outcome_states, check_outcomes, decode
@@ -30,13 +31,16 @@ QUIX = "quixstreams==3.28.1"
 def ensure_venv() -> Path:
     python = VENV / "bin" / "python"
     stamp = VENV / ".installed"
-    wanted = f"{QUIX}\n{(ROOT / 'pyproject.toml').stat().st_mtime}"
+    # our package's runtime dependencies, but Quix's own confluent-kafka
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    ours = [d for d in project["dependencies"] if not d.startswith("confluent-kafka")]
+    wanted = "\n".join([QUIX, *ours])
     if stamp.exists() and stamp.read_text() == wanted and python.exists():
         return python
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, QUIX, "fastavro>=1.9", "redis>=5.0"], check=True)
+    subprocess.run([*pip, QUIX, *ours], check=True)
     subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
     stamp.write_text(wanted)
     return python
