@@ -105,7 +105,7 @@ class CycleDesk:
         topic, the committed offset moves past them; returns how many cycles."""
         self._expired_at_ms = max([self.clock_ms, *self.progress.values()])
         given_up = 0
-        for book in self.intake.books.values():
+        for book in self.intake.open_books():
             if not book.cycles:
                 continue
             for cycle in book.expired(partial(self._open_too_long, book)):
@@ -193,11 +193,11 @@ class CycleDesk:
     def pinned(self) -> dict[TopicPartition, int]:
         """Per input partition, the first offset of a still-open cycle."""
         pinned: dict[TopicPartition, int] = {}
-        for book in self.intake.books.values():
+        for book in self.intake.open_books():
             for where, offset in book.pinned():
                 if where not in pinned or offset < pinned[where]:
                     pinned[where] = offset
         return pinned
 
     def open_cycles(self) -> int:
-        return sum(len(book.cycles) for book in self.intake.books.values())
+        return sum(len(book.cycles) for book in self.intake.open_books())

@@ -85,6 +85,7 @@ class Intake:
             topics.cycles: CycleMarker,
         }
         self.books: dict[str, SessionBook] = {}
+        self._open: set[str] = set()  # sessions that may have open cycles: see open_books
         self.marked: set[str] = set()  # sessions with a marked cycle waiting to be decided
         self.draining: dict[tuple[str, int], str] = {}  # refused cycles -> dead-letter reason
 
@@ -104,6 +105,19 @@ class Intake:
             self.books[session_id] = book
         return book
 
+    def open_books(self) -> list[SessionBook]:
+        """The books with open cycles or cycles given up not yet handed to the store: what
+        the per-iteration scans (pinned offsets, buffered bytes, timeouts) need to look at,
+        not every session ever seen. Only routing opens a cycle, so the set is kept there."""
+        found = []
+        for session_id in list(self._open):
+            book = self.books.get(session_id)
+            if book is None or not (book.cycles or book.newly_abandoned):
+                self._open.discard(session_id)
+            else:
+                found.append(book)
+        return found
+
     def reload(self, session_ids: set[str]) -> None:
         """Read the committed snapshot of these sessions' books again (after a repair)."""
         names = sorted(s for s in session_ids if s in self.books)
@@ -120,6 +134,7 @@ class Intake:
 
     def clear(self) -> None:
         self.books.clear()
+        self._open.clear()
         self.marked.clear()
         self.draining.clear()
 
@@ -151,6 +166,7 @@ class Intake:
             return
         where = (topic, partition)
         record_ms = message.timestamp()[1]
+        self._open.add(event.session_id)
         problem = event_problem(event)
         if isinstance(event, CycleMarker):
             if problem is not None:
@@ -202,7 +218,7 @@ class Intake:
     def keep_abandoned(self) -> None:
         """Hand the cycles given up since the last call to the store (before the Kafka
         commit: an abort then reads their events again, and dead-letters them again)."""
-        for book in self.books.values():
+        for book in self.open_books():
             if book.newly_abandoned:
                 cycles = {cid: str(book.abandoned[cid]) for cid in book.newly_abandoned}
                 self._store.abandon(book.session_id, cycles)
@@ -211,7 +227,7 @@ class Intake:
     def buffered(self) -> dict[int, tuple[int, int]]:
         """Per partition, the bytes buffered in (all, unmarked) open cycles."""
         sizes: dict[int, tuple[int, int]] = {}
-        for book in self.books.values():
+        for book in self.open_books():
             for cycle in book.cycles.values():
                 size = cycle.nbytes
                 if size:
