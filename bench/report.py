@@ -115,12 +115,16 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             out.append((f"{label} ≥ 1× the Kafka Streams peer", f"{ratio:.2f}×", ratio >= 1))
         found = results.get(f"latency {key}")
         if found:
-            out.append((f"{label}: p99 ≤ 100 ms at half load", f"{found['p99']:.0f} ms",
-                        found["p99"] <= 100))
+            out.append((f"{label}: p99 ≤ 50 ms at half load", f"{found['p99']:.0f} ms",
+                        found["p99"] <= 50))
         two = "two" if key == "ours" else "two+"
         if key in rate and two in rate:
             ratio = rate[two] / rate[key]
-            out.append((f"{label}: two workers ≥ 1.6× one", f"{ratio:.2f}×", ratio >= 1.6))
+            out.append((f"{label}: two workers ≥ 1.8× one", f"{ratio:.2f}×", ratio >= 1.8))
+        if key in rate and rows[key].get("rss_peak_mb"):
+            rss = rows[key]["rss_peak_mb"]
+            out.append((f"{label}: RSS ≤ 400 MB while draining the backlog", f"{rss:.0f} MB",
+                        rss <= 400))
     memory = results.get("memory")
     if memory:
         out.append((f"RSS ≤ 300 MB with {memory['sessions']:,} open sessions",
