@@ -37,7 +37,7 @@ from portfolio_tx.records import (
     RecordType,
     full_name,
     record_types,
-    without_timestamps,
+    reading_form,
 )
 
 REGISTRY_MAGIC = 0x00
@@ -254,7 +254,7 @@ class Codec:
                 raise _Rejected(f"schema id {schema_id} is not in the registry") from None
             raise
         parsed = json.loads(schema.schema_str)
-        writer = fastavro.parse_schema(without_timestamps(parsed))
+        writer = fastavro.parse_schema(reading_form(parsed))
         ours = self._by_canonical.get(to_parsing_canonical_form(writer))
         if ours is not None:
             reader = _Reader(ours, ours.read_schema, None)

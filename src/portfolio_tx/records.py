@@ -97,10 +97,13 @@ class DecimalType:
         number = int(self.quantize(value).scaleb(self.scale, LEDGER_CONTEXT))
         return number.to_bytes((number.bit_length() + 8) // 8, "big", signed=True)
 
-    def check(self, name: str, value: Decimal) -> None:
-        """Reject a read value beyond this type: fastavro rounds those instead of failing."""
-        if abs(value) >= self.limit:
+    def from_unscaled(self, name: str, data: bytes) -> Decimal:
+        """The Decimal an Avro decimal's bytes stand for (big-endian two's complement of the
+        unscaled integer); ValueError past this type's precision."""
+        number = int.from_bytes(data, "big", signed=True)
+        if not -self._bound < number < self._bound:
             raise ValueError(f"{name} does not fit decimal({self.precision},{self.scale})")
+        return Decimal(number).scaleb(-self.scale, LEDGER_CONTEXT)
 
 
 WIRE = DecimalType(38, 18)
@@ -147,7 +150,7 @@ class Shape:
     def from_avro(self, record: AvroRecord) -> Any:
         for name, kind in self.decimals.items():
             if record[name] is not None:
-                kind.check(name, record[name])
+                record[name] = kind.from_unscaled(name, record[name])
         for name, enum in self.enums.items():
             record[name] = enum(record[name])
         for name, shape in self.arrays.items():
@@ -202,8 +205,8 @@ _SHAPES: Mapping[str, Shape] = {
 class RecordType:
     """One wire record: its class, schema text, parsed schemas and single-object header.
 
-    ``read_schema`` is the schema without the ``timestamp-millis`` logical type, so ``ts``
-    reads back as an int; both have the same canonical form and fingerprint. ``earlier``
+    ``read_schema`` is the schema in its ``reading_form`` (timestamps as longs, decimals as
+    bytes); both have the same canonical form and fingerprint. ``earlier``
     maps the single-object fingerprint of each earlier version of the schema
     (``schemas/earlier/<name>.<n>.avsc``) to that version, parsed for reading: records an
     older writer left on a topic are read with Avro schema resolution (new fields take
@@ -221,14 +224,17 @@ class RecordType:
     earlier: Mapping[bytes, Any] = field(default_factory=dict)
 
 
-def without_timestamps(node: Any) -> Any:
-    """A copy of a schema where timestamp logical types are plain longs."""
+def reading_form(node: Any) -> Any:
+    """A copy of a schema to read with: timestamps are plain longs (``ts`` reads back as
+    an int) and decimals plain bytes, turned into Decimals by ``Shape.from_avro`` with int
+    arithmetic (fastavro's decimal reader costs more than the rest of a Fill)."""
     if isinstance(node, list):
-        return [without_timestamps(item) for item in node]
+        return [reading_form(item) for item in node]
     if not isinstance(node, dict):
         return node
-    copy = {key: without_timestamps(value) for key, value in node.items()}
-    if str(copy.get("logicalType", "")).startswith(("timestamp-", "local-timestamp-")):
+    copy = {key: reading_form(value) for key, value in node.items()}
+    kind = str(copy.get("logicalType", ""))
+    if kind.startswith(("timestamp-", "local-timestamp-")) or kind == "decimal":
         del copy["logicalType"]
     return copy
 
@@ -250,7 +256,7 @@ def record_types() -> tuple[RecordType, ...]:
         write_schema = fastavro.parse_schema(schema)
         canonical = to_parsing_canonical_form(write_schema)
         header = SINGLE_OBJECT_MAGIC + bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-        read_schema = fastavro.parse_schema(without_timestamps(schema))
+        read_schema = fastavro.parse_schema(reading_form(schema))
         types.append(
             RecordType(
                 shape.cls,
@@ -278,7 +284,7 @@ def _earlier_versions(folder: Traversable, filename: str) -> dict[bytes, Any]:
         schema = json.loads(entry.read_text(encoding="utf-8"))
         canonical = to_parsing_canonical_form(fastavro.parse_schema(schema))
         found[bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))] = fastavro.parse_schema(
-            without_timestamps(schema)
+            reading_form(schema)
         )
     return found
 
