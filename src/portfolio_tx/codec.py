@@ -36,8 +36,8 @@ from portfolio_tx.records import (
     SINGLE_OBJECT_MAGIC,
     RecordType,
     full_name,
-    record_types,
     reading_form,
+    record_types,
 )
 
 REGISTRY_MAGIC = 0x00
