@@ -108,7 +108,7 @@ def _plain(value: Any) -> Any:
 @pytest.mark.parametrize("rt", TYPES, ids=[rt.full_name for rt in TYPES])
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
-def test_decimals_read_as_bytes_equal_fastavros_decimal_reader(rt: Any, data: st.DataObject) -> None:
+def test_decimals_read_as_bytes_equal_fastavros_reader(rt: Any, data: st.DataObject) -> None:
     """The codec reads decimals as bytes and converts them itself; fastavro's own decimal
     logical type (timestamps as longs) is the reference, value for value."""
     import io
