@@ -88,6 +88,15 @@ def render(results: dict[str, Any]) -> str:
             lines.append(f"| {label} at half its max | {found['rate']:,.0f} | "
                          f"{found['p50']:.0f} | {found['p99']:.0f} | {found['p999']:.0f} | "
                          f"{found['max']:.0f} | {found['outcomes']:,} of {found['cycles']:,} |")
+    library = results.get("library")
+    if library:
+        lines += [
+            "",
+            "| library: small transactions on as many sessions | one by one | one batch | ratio |",
+            "|---|---:|---:|---:|",
+            f"| {library['sessions']:,} | {library['one_by_one_s']:.3f} s | "
+            f"{library['batch_s']:.3f} s | {library['ratio']:.1f}× |",
+        ]
     targets = _targets(results)
     if targets:
         lines += ["", "| target | measured | met |", "|---|---|---|"]
@@ -125,6 +134,10 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             rss = rows[key]["rss_peak_mb"]
             out.append((f"{label}: RSS ≤ 400 MB while draining the backlog", f"{rss:.0f} MB",
                         rss <= 400))
+    library = results.get("library")
+    if library:
+        out.append(("library: one batch ≥ 5× one by one", f"{library['ratio']:.1f}×",
+                    library["ratio"] >= 5))
     memory = results.get("memory")
     if memory:
         out.append((f"RSS ≤ 300 MB with {memory['sessions']:,} open sessions",

@@ -8,7 +8,8 @@ Scenarios (bench/README in RESULTS.md says what each measures and how):
 ceiling A/B, ours (the worker as it is), ours+ (the worker with the optimisations proposed in
 RESULTS.md, applied as patches from bench/patches.py), peer (Quix Streams), kstreams (Kafka
 Streams, bench/kstreams), scale-out (two workers in one group), latency at half of the
-measured maximum, memory with 10,000 open sessions. Every worker and peer run is checked
+measured maximum, memory with 10,000 open sessions, library batch (1,000 transactions as one
+portfolio_batch vs one by one). Every worker and peer run is checked
 for correctness (bench/check.py); a row with a problem says so. The results are also written
 to bench/results/<date>.json and .md.
 """
@@ -41,7 +42,7 @@ PROPOSED_ENV = {"PTX_BATCH_SIZE": "2000"}
 SHARED = ("wirebytes", "fastwire", "gc")
 # Every run uses the product's defaults; the proposed rows add PROPOSED_ENV.
 BASE_ENV: dict[str, str] = {}
-ALL = ("ours", "ours+", "peer", "kstreams", "scale", "latency", "memory")
+ALL = ("ours", "ours+", "peer", "kstreams", "scale", "latency", "memory", "library")
 
 
 def _settled_broker() -> int | None:
@@ -174,6 +175,12 @@ def main() -> int:
                                                env=BASE_ENV))
         results["memory"] = found
         print(f"bench: memory: {found}", flush=True)
+    if "library" in only:
+        from library_batch import library_batch_run
+
+        found = undisturbed(lambda: library_batch_run(stack.redis_url))
+        results["library"] = found
+        print(f"bench: library: {found}", flush=True)
     if stack_pids().get("broker") != broker_pid:
         results["broker_restarted"] = "yes (the scenarios it hit were run again)"
     results["rows"] = {k: {"name": r.name, "seconds": r.seconds, "events": r.events,

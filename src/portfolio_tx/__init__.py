@@ -26,6 +26,7 @@ from portfolio_tx.ledger import (
 )
 from portfolio_tx.store import RedisStateStore, StateStore
 from portfolio_tx.transaction import (
+    BatchResult,
     PortfolioTransaction,
     RetriedCommit,
     Savepoint,
@@ -33,12 +34,15 @@ from portfolio_tx.transaction import (
     StagedLotBook,
     StagedPosition,
     StagedRealizedPnl,
+    TransactionBatch,
     TransactionMetrics,
     commit_with_retries,
+    portfolio_batch,
     portfolio_transaction,
 )
 
 __all__ = [
+    "BatchResult",
     "ConcurrentModificationError",
     "ConfigError",
     "CostBasis",
@@ -63,9 +67,11 @@ __all__ = [
     "StagedRealizedPnl",
     "StateStore",
     "StateStoreError",
+    "TransactionBatch",
     "TransactionMetrics",
     "TransactionStateError",
     "ValidationError",
     "commit_with_retries",
+    "portfolio_batch",
     "portfolio_transaction",
 ]

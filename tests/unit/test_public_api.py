@@ -13,7 +13,15 @@ SEED_NAMES = {
     "StagedLotBook",
     "StagedRealizedPnl",
 }
-FUTURE_ENHANCEMENTS = {"Savepoint", "commit_with_retries", "RetriedCommit", "TransactionMetrics"}
+FUTURE_ENHANCEMENTS = {
+    "Savepoint",
+    "commit_with_retries",
+    "RetriedCommit",
+    "TransactionMetrics",
+    "portfolio_batch",
+    "TransactionBatch",
+    "BatchResult",
+}
 
 
 def test_the_seed_names_and_the_enhancements_are_exported() -> None:

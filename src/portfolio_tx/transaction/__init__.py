@@ -5,12 +5,14 @@
     staged     read-only views in the seed's shapes (StagedCash, StagedPosition, ...)
     seed       the seed's call shapes (lot dicts, update dicts) turned into journal ops
     retry      commit_with_retries: recovery from a lost optimistic-lock race
+    batch      portfolio_batch: many sessions' transactions in one store round trip
     metrics    Prometheus metrics on a registry the caller passes in
     logline    the seed's PORTFOLIO_COMMIT / PORTFOLIO_DISCARD line
 
 It may import ``ledger`` and ``store.port``; the worker imports it, never the reverse.
 """
 
+from portfolio_tx.transaction.batch import BatchResult, TransactionBatch, portfolio_batch
 from portfolio_tx.transaction.core import (
     OutcomeRecorder,
     PortfolioTransaction,
@@ -28,6 +30,7 @@ from portfolio_tx.transaction.staged import (
 from portfolio_tx.transaction.staging import Savepoint
 
 __all__ = [
+    "BatchResult",
     "OutcomeRecorder",
     "PortfolioTransaction",
     "RetriedCommit",
@@ -36,8 +39,10 @@ __all__ = [
     "StagedLotBook",
     "StagedPosition",
     "StagedRealizedPnl",
+    "TransactionBatch",
     "TransactionMetrics",
     "commit_with_retries",
+    "portfolio_batch",
     "decision_line",
     "portfolio_transaction",
 ]
