@@ -50,14 +50,12 @@ class DecimalType:
 
     precision: int
     scale: int
-    limit: Decimal = field(init=False, repr=False, compare=False)
     _factor: Decimal = field(init=False, repr=False, compare=False)
     _bound: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # every value that needs more than ``precision`` digits is at least this
-        object.__setattr__(self, "limit", Decimal(10) ** (self.precision - self.scale))
         object.__setattr__(self, "_factor", Decimal(10) ** self.scale)
+        # every unscaled integer that needs more than ``precision`` digits is at least this
         object.__setattr__(self, "_bound", 10**self.precision)
         # the fast path of unscaled_bytes needs the integral part of value * 10**scale to
         # leave the ledger's precision some fractional digits
