@@ -3,39 +3,17 @@ version-locked on its own, in one round trip, and the readiness check follows th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
 
 from portfolio_tx import RedisStateStore, portfolio_transaction
 from portfolio_tx.errors import ConcurrentModificationError, StateLostError
-from portfolio_tx.ledger import Decision
-from portfolio_tx.store.port import Applied, ApplyRequest, SessionSnapshot
+from portfolio_tx.store.port import Applied, SessionSnapshot, WriteQueue
 from portfolio_tx.transaction import PortfolioTransaction
-
-
-class _Capture:
-    """A writer that keeps the requests instead of writing them (what the worker's
-    checkpoint does until the end of its batch)."""
-
-    def __init__(self) -> None:
-        self.requests: list[ApplyRequest] = []
-
-    def apply(
-        self,
-        session_id: str,
-        decision: Decision,
-        *,
-        outcome: bytes | None = None,
-        event_ids: Sequence[str] = (),
-        decided_at_ms: int | None = None,
-    ) -> Applied:
-        self.requests.append(ApplyRequest(session_id, decision, outcome, event_ids, decided_at_ms))
-        return Applied(decision, fenced=False, outcome=outcome)
 
 
 def _transfer(
     store: RedisStateStore,
-    capture: _Capture,
+    capture: WriteQueue,
     session: str,
     cycle: int,
     amount: str,
@@ -65,7 +43,7 @@ def test_a_batch_applies_each_decision_on_its_own(store: RedisStateStore) -> Non
     with portfolio_transaction(store, gone) as tx:
         tx.stage_transfer("1")
         tx.commit({})
-    capture = _Capture()
+    capture = WriteQueue()  # keeps the writes, as the worker's checkpoint does
     _transfer(store, capture, "fresh", 1, "1000")
     _transfer(store, capture, "fenced", 1, "20")  # the same cycle again: fenced
     _transfer(store, capture, "raced", 1, "5")  # staged on version 1 ...

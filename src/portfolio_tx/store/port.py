@@ -73,6 +73,32 @@ class DecisionWriter(Protocol):
     ) -> Applied: ...
 
 
+class WriteQueue:
+    """A DecisionWriter that keeps the writes for one ``StateStore.apply_many`` instead of
+    making them: each is answered as the store will answer it if nothing interferes (the
+    worker's checkpoint and the library's batch check the real answers)."""
+
+    def __init__(self) -> None:
+        self.requests: list[ApplyRequest] = []
+
+    def apply(
+        self,
+        session_id: str,
+        decision: Decision,
+        *,
+        outcome: bytes | None = None,
+        event_ids: Sequence[str] = (),
+        decided_at_ms: int | None = None,
+    ) -> Applied:
+        self.requests.append(ApplyRequest(session_id, decision, outcome, event_ids, decided_at_ms))
+        return Applied(decision, fenced=False, outcome=outcome)
+
+    def take(self) -> list[ApplyRequest]:
+        """The queued writes, in order; the queue is empty after."""
+        taken, self.requests = self.requests, []
+        return taken
+
+
 class StateStore(Protocol):
     """A store of committed session state with one atomic, version-checked write per decision."""
 

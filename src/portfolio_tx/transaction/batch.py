@@ -18,14 +18,14 @@ inside the block writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from portfolio_tx.errors import StateStoreError, TransactionStateError
 from portfolio_tx.ledger import Decision
-from portfolio_tx.store.port import Applied, ApplyRequest, SessionSnapshot, StateStore
+from portfolio_tx.store.port import SessionSnapshot, StateStore, WriteQueue
 from portfolio_tx.transaction.core import PortfolioTransaction
 
 
@@ -51,7 +51,7 @@ class TransactionBatch:
             dict(zip(names, store.load_many(names), strict=True)) if names else {}
         )
         self._transactions: dict[str, PortfolioTransaction] = {}
-        self._writes: list[ApplyRequest] = []
+        self._writes = WriteQueue()
         self.results: dict[str, BatchResult] = {}
         self._done = False
 
@@ -63,30 +63,21 @@ class TransactionBatch:
             raise TransactionStateError(f"session {session_id} already has a transaction here")
         snapshot = self._snapshots.get(session_id) or self._store.load(session_id)
         tx = PortfolioTransaction(
-            self._store, session_id, snapshot=snapshot, writer=self, **{**self._options, **options}
+            self._store,
+            session_id,
+            snapshot=snapshot,
+            writer=self._writes,
+            **{**self._options, **options},
         )
         self._transactions[session_id] = tx
         return tx
-
-    def apply(
-        self,
-        session_id: str,
-        decision: Decision,
-        *,
-        outcome: bytes | None = None,
-        event_ids: Sequence[str] = (),
-        decided_at_ms: int | None = None,
-    ) -> Applied:
-        """A transaction's write, queued (``commit`` sends them all)."""
-        self._writes.append(ApplyRequest(session_id, decision, outcome, event_ids, decided_at_ms))
-        return Applied(decision, fenced=False, outcome=outcome)
 
     def commit(self) -> dict[str, BatchResult]:
         """Send every queued write in one round trip; per session, what happened."""
         if self._done:
             raise TransactionStateError("the batch was already committed")
         self._done = True
-        writes, self._writes = self._writes, []
+        writes = self._writes.take()
         results, _ = self._store.apply_many(writes)
         for request, result in zip(writes, results, strict=True):
             tx = self._transactions[request.session_id]
@@ -109,7 +100,7 @@ class TransactionBatch:
     def rollback(self) -> None:
         """Drop every queued write; nothing reaches the store."""
         self._done = True
-        self._writes = []
+        self._writes.take()
         for tx in self._transactions.values():
             tx.rollback()
 

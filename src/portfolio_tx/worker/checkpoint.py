@@ -38,7 +38,7 @@ from portfolio_tx.errors import StateStoreError
 from portfolio_tx.kafka.clients import kafka_error
 from portfolio_tx.kafka.transactional import TransactionalProducer
 from portfolio_tx.ledger import Decision
-from portfolio_tx.store.port import Applied, ApplyRequest, StateStore
+from portfolio_tx.store.port import Applied, StateStore, WriteQueue
 from portfolio_tx.worker.cycles import SessionBook
 from portfolio_tx.worker.decide import Verdict
 from portfolio_tx.worker.heads import Head, PublishedHeads, head_header
@@ -87,7 +87,7 @@ class Checkpoint:
         self._books = books
         self._kill_after = kill_after
         self.batched = True
-        self._writes: list[ApplyRequest] = []
+        self._writes = WriteQueue()
         self._queued: set[tuple[str, int]] = set()
         self._outcomes: list[_Outcome] = []
         self._failed: tuple[tuple[str, int], str] | None = None  # this transaction's
@@ -114,10 +114,11 @@ class Checkpoint:
                 event_ids=event_ids,
                 decided_at_ms=decided_at_ms,
             )
-        self._writes.append(ApplyRequest(session_id, decision, outcome, event_ids, decided_at_ms))
         if decision.cycle_id is not None:
             self._queued.add((session_id, decision.cycle_id))
-        return Applied(decision, fenced=False, outcome=outcome)
+        return self._writes.apply(
+            session_id, decision, outcome=outcome, event_ids=event_ids, decided_at_ms=decided_at_ms
+        )
 
     def queued(self, session_id: str, cycle_id: int) -> bool:
         """Was this cycle decided in the open transaction (its write not yet sent)?"""
@@ -143,7 +144,7 @@ class Checkpoint:
     ) -> None:
         """Steps 1 to 5 of the module docstring. Raises BatchRejected, StoreLost,
         StateStoreError, KafkaException or ProducerStuck; the caller aborts and rewinds."""
-        writes, self._writes = self._writes, []
+        writes = self._writes.take()
         self._queued = set()
         results, ready = self._store.apply_many(writes, ready=sorted(assigned))
         for request, result in zip(writes, results, strict=True):
@@ -171,7 +172,7 @@ class Checkpoint:
     def forget(self) -> None:
         """The transaction aborted: drop what it held; say if an outcome could not be
         produced (every retry would abort the same way)."""
-        self._writes = []
+        self._writes.take()
         self._queued = set()
         self._outcomes = []
         self._diagnose()
