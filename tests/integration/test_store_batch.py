@@ -86,3 +86,28 @@ def test_an_empty_batch_only_reads_readiness(store: RedisStateStore) -> None:
     store.mark_partition_ready(0)
     assert store.apply_many([], ready=[0, 1]) == ([], {0})
     assert store.apply_many([]) == ([], set())
+
+
+def test_a_batch_past_one_script_call_after_a_script_flush(store: RedisStateStore) -> None:
+    """More sessions than one Lua call carries (chunks of CHUNK), sent by EVALSHA to a server
+    that has just forgotten every script (a restart, SCRIPT FLUSH): all apply, none twice."""
+    from portfolio_tx.store.lua import CHUNK
+
+    sessions = [f"many-{i}" for i in range(2 * CHUNK + 7)]
+    capture = WriteQueue()
+    for s in sessions:
+        _transfer(store, capture, s, 1, "3")
+    store.client.script_flush()
+
+    results, _ = store.apply_many(capture.requests)
+
+    assert all(isinstance(r, Applied) and not r.fenced for r in results)
+    assert len(results) == len(sessions)
+    loaded = store.load_many(sessions)
+    assert [(s.state.cash, s.state.version, s.last_decided) for s in loaded] == [
+        (Decimal("3"), 1, 1)
+    ] * len(sessions)
+    store.client.script_flush()
+    again, _ = store.apply_many(capture.requests)  # the same decisions again: all fenced
+    assert all(isinstance(r, Applied) and r.fenced for r in again)
+    assert store.load(sessions[-1]).state.cash == Decimal("3")

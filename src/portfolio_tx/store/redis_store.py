@@ -1,7 +1,7 @@
-"""RedisStateStore: one Lua call per decision, fenced by cycle id, locked by version.
+"""RedisStateStore: decisions written by Lua (``store.lua``), fenced by cycle id, locked by
+version, many sessions per script call and one round trip per batch.
 
-Keys of a session share one hash tag, so the script's keys live in one slot and the
-store works unchanged on Redis Cluster::
+Keys of a session share one hash tag, so one session's keys live in one slot::
 
     {ns}:{<session>}:state      hash  version, doc (JSON of the PortfolioState)
     {ns}:{<session>}:decisions  hash  last -> last decided cycle id; pub -> last cycle whose
@@ -38,6 +38,7 @@ from redis.typing import EncodableT, FieldT
 from portfolio_tx.errors import ConcurrentModificationError, StateLostError, StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
 from portfolio_tx.store.document import dump_state, load_state
+from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script, chunks
 from portfolio_tx.store.port import (
     Applied,
     ApplyRequest,
@@ -48,42 +49,7 @@ from portfolio_tx.store.port import (
     staged_on,
 )
 
-_PUBLISHED = """
-local current = redis.call('HGET', KEYS[1], 'pub')
-if not current or tonumber(current) < tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'pub', ARGV[1])
-end
-return 1
-"""
-
-_APPLY = """
-local state, decisions, recent = KEYS[1], KEYS[2], KEYS[3]
-local expected, cycle, commit = ARGV[1], ARGV[2], ARGV[3]
-if cycle ~= '' then
-  local stored = redis.call('HGET', decisions, 'c:' .. cycle)
-  if stored then return {'DECIDED', stored} end
-  local last = redis.call('HGET', decisions, 'last')
-  if last and tonumber(cycle) <= tonumber(last) then return {'DECIDED', false} end
-end
-local version = redis.call('HGET', state, 'version')
-if not version and expected ~= '0' then return {'LOST', false} end
-version = version or '0'
-if version ~= expected then return {'CONFLICT', version} end
-if commit == '1' then
-  redis.call('HSET', state, 'version', ARGV[4], 'doc', ARGV[5])
-end
-if cycle ~= '' then
-  redis.call('HSET', decisions, 'last', cycle, 'c:' .. cycle, ARGV[6], 'e:' .. cycle, ARGV[8],
-             'w:' .. cycle, ARGV[9])
-  redis.call('LPUSH', recent, cycle)
-  local window = tonumber(ARGV[7])
-  while redis.call('LLEN', recent) > window do
-    local old = redis.call('RPOP', recent)
-    redis.call('HDEL', decisions, 'c:' .. old, 'e:' .. old, 'w:' .. old)
-  end
-end
-return {'APPLIED', false}
-"""
+_APPLY, _LOAD, _PUBLISHED = Script(APPLY), Script(LOAD), Script(PUBLISHED)
 
 
 class RedisStateStore:
@@ -99,8 +65,6 @@ class RedisStateStore:
         self._client = client
         self.namespace = namespace
         self._outcome_window = outcome_window
-        self._apply = client.register_script(_APPLY)
-        self._published = client.register_script(_PUBLISHED)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "ptx") -> RedisStateStore:
@@ -124,21 +88,23 @@ class RedisStateStore:
         return self.load_many([session_id])[0]
 
     def load_many(self, session_ids: Sequence[str]) -> list[SessionSnapshot]:
-        """The snapshots of ``session_ids``, in order, in one pipelined round trip."""
+        """The snapshots of ``session_ids``, in order, in one round trip."""
+        trip = RoundTrip(self._client)
+        for chunk in chunks(session_ids):
+            keys = [key for session_id in chunk for key in self.keys_for(session_id)[:2]]
+            trip.script(_LOAD, keys, ())
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for session_id in session_ids:
-                state_key, decisions_key, _ = self.keys_for(session_id)
-                pipe.hget(state_key, "doc")
-                pipe.hmget(decisions_key, "last", "pub")
-            replies = pipe.execute()
+            replies = _raise_first(trip.execute())
         except RedisError as exc:
             first = session_ids[0] if session_ids else "-"
             raise StateStoreError(f"Redis read failed for session {first}: {exc}") from exc
         snapshots = []
-        for doc, (last, published) in zip(replies[::2], replies[1::2], strict=True):
-            state = load_state(doc) if doc is not None else PortfolioState()
-            snapshots.append(SessionSnapshot(state, _optional_int(last), _optional_int(published)))
+        for reply in replies:
+            for doc, last, published in zip(reply[::3], reply[1::3], reply[2::3], strict=True):
+                state = load_state(doc) if doc is not None else PortfolioState()
+                snapshots.append(
+                    SessionSnapshot(state, _optional_int(last), _optional_int(published))
+                )
         return snapshots
 
     def apply(
@@ -151,11 +117,7 @@ class RedisStateStore:
         decided_at_ms: int | None = None,
     ) -> Applied:
         request = ApplyRequest(session_id, decision, outcome, event_ids, decided_at_ms)
-        try:
-            status, detail = self._apply(keys=self.keys_for(session_id), args=self._args(request))
-        except RedisError as exc:
-            raise StateStoreError(f"Redis write failed for session {session_id}: {exc}") from exc
-        applied = _applied(request, status, detail)
+        [applied], _ = self.apply_many([request])
         if isinstance(applied, StateStoreError):
             raise applied
         return applied
@@ -163,31 +125,33 @@ class RedisStateStore:
     def apply_many(
         self, requests: Sequence[ApplyRequest], *, ready: Sequence[int] = ()
     ) -> tuple[list[Applied | StateStoreError], set[int]]:
-        """One pipeline (not MULTI: each script is atomic and fenced on its own, and on a
-        cluster the pipeline splits by slot) of the same script as ``apply``, then the MGET
-        of ``partitions_ready``: one round trip for a whole batch of decisions."""
+        """The apply script once per chunk of sessions (each session fenced and
+        version-locked on its own), then the MGET of ``partitions_ready``: one round trip
+        for a whole batch of decisions."""
         if not requests and not ready:
             return [], set()
+        trip = RoundTrip(self._client)
+        batches = chunks(requests)
+        for batch in batches:
+            keys = [key for request in batch for key in self.keys_for(request.session_id)]
+            trip.script(_APPLY, keys, [arg for request in batch for arg in self._args(request)])
+        if ready:
+            trip.command("MGET", *[self._ready_key(p) for p in ready])
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for request in requests:
-                self._apply(
-                    keys=self.keys_for(request.session_id), args=self._args(request), client=pipe
-                )
-            if ready:
-                pipe.mget([self._ready_key(p) for p in ready])
-            replies = pipe.execute(raise_on_error=False)
+            replies = trip.execute()
         except RedisError as exc:
             first = requests[0].session_id if requests else "-"
             raise StateStoreError(f"Redis write failed for session {first}: {exc}") from exc
         results: list[Applied | StateStoreError] = []
-        for request, reply in zip(requests, replies, strict=False):
+        for batch, reply in zip(batches, replies, strict=False):
             if isinstance(reply, Exception):
-                results.append(
-                    StateStoreError(f"Redis write failed for session {request.session_id}: {reply}")
-                )
-            else:
-                results.append(_applied(request, *reply))
+                results += [
+                    StateStoreError(f"Redis write failed for session {r.session_id}: {reply}")
+                    for r in batch
+                ]
+                continue
+            for request, status, detail in zip(batch, reply[::2], reply[1::2], strict=True):
+                results.append(_applied(request, status, detail))
         found: set[int] = set()
         if ready:
             marks = replies[-1]
@@ -235,11 +199,12 @@ class RedisStateStore:
         """Record, per session, the last cycle whose outcome the commit topic now holds."""
         if not last_published:
             return
+        trip = RoundTrip(self._client)
+        for chunk in chunks(list(last_published.items())):
+            keys = [self.keys_for(session_id)[1] for session_id, _ in chunk]
+            trip.script(_PUBLISHED, keys, [cycle_id for _, cycle_id in chunk])
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for session_id, cycle_id in last_published.items():
-                self._published(keys=[self.keys_for(session_id)[1]], args=[cycle_id], client=pipe)
-            pipe.execute()
+            _raise_first(trip.execute())
         except RedisError as exc:
             raise StateStoreError(f"Redis write failed marking outcomes published: {exc}") from exc
 
@@ -352,6 +317,13 @@ def _applied(request: ApplyRequest, status: bytes, detail: Any) -> Applied | Sta
     if status == b"DECIDED":
         return Applied(decision, fenced=True, outcome=detail or None)
     return Applied(decision, fenced=False, outcome=request.outcome)
+
+
+def _raise_first(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
 
 
 def _optional_int(raw: bytes | None) -> int | None:
