@@ -117,3 +117,33 @@ def test_epsilon_is_one_below_ten_thousand_and_a_basis_point_above() -> None:
 def test_fill_with_non_positive_quantity_or_price_is_rejected(quantity: str, price: str) -> None:
     with pytest.raises(ValidationError):
         ledger.stage_fill(ledger.open_cycle(FUNDED), "X", Side.BUY, D(quantity), D(price), D(0))
+
+
+def test_exact_computes_wide_whatever_the_callers_context_and_restores_it() -> None:
+    """``exact`` enters the ledger's context once; nested exact calls reuse it; the caller's
+    own context (here a narrow one) is neither used inside nor changed after."""
+    import decimal
+
+    from portfolio_tx.ledger.money import LEDGER_PRECISION, exact
+
+    seen: list[tuple[int, decimal.Context]] = []
+
+    @exact
+    def inner(a: Decimal, b: Decimal) -> Decimal:
+        seen.append((decimal.getcontext().prec, decimal.getcontext()))
+        return a * b
+
+    @exact
+    def outer(a: Decimal, b: Decimal) -> Decimal:
+        seen.append((decimal.getcontext().prec, decimal.getcontext()))
+        return inner(a, b) + inner(b, a)
+
+    x, y = Decimal("1.000000000000000001"), Decimal("3.000000000000000007")
+    with decimal.localcontext(decimal.Context(prec=6)) as narrow:
+        assert outer(x, y) == Decimal("6.000000000000000020000000000000000014")
+        assert decimal.getcontext() is narrow and narrow.prec == 6
+        assert x * y == Decimal("3.00000")  # the caller's context still rounds as before
+    assert [p for p, _ in seen] == [LEDGER_PRECISION] * 3
+    assert seen[0][1] is seen[1][1] is seen[2][1]  # entered once, not per nested call
+    assert seen[0][1] is not narrow
+    assert inner(x, y) == Decimal("3.000000000000000010000000000000000007")  # outside any

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Callable
+from contextvars import ContextVar
 from decimal import Decimal
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -59,13 +60,24 @@ def D(value: Number) -> Decimal:  # noqa: N802 - beancount's spelling, the one w
     return result
 
 
+# The context ``exact`` made current in this thread or task, so that a nested call runs in it
+# as it is instead of entering a copy again (entering one costs more than a small step).
+_ENTERED: ContextVar[decimal.Context | None] = ContextVar("ptx_ledger_context", default=None)
+
+
 def exact(func: Callable[P, R]) -> Callable[P, R]:
     """Run ``func`` with the ledger's wide decimal context as the current context."""
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with decimal.localcontext(LEDGER_CONTEXT):
+        if decimal.getcontext() is _ENTERED.get():
             return func(*args, **kwargs)
+        with decimal.localcontext(LEDGER_CONTEXT) as context:
+            token = _ENTERED.set(context)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _ENTERED.reset(token)
 
     return wrapper
 

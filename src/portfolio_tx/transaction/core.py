@@ -241,7 +241,7 @@ class PortfolioTransaction(Stages):
                 self.session_id,
                 self.cycle_id,
             )
-        else:
+        elif log.isEnabledFor(logging.INFO):  # the line costs more than deciding a small tx
             log.info(
                 "%s session=%s cycle=%s",
                 decision_line(decision),
