@@ -83,6 +83,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check . scripts/stack
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf build dist .pytest_cache .hypothesis .mypy_cache .ruff_cache artifacts

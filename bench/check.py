@@ -16,10 +16,10 @@ from collections.abc import Iterable
 
 from workload import Workload
 
-from portfolio_tx.codec import Codec
-from portfolio_tx.events import CycleOutcome, state_from_outcome
 from portfolio_tx.ledger import PortfolioState
 from portfolio_tx.store import RedisStateStore
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleOutcome, state_from_outcome
 
 SAMPLE = 50
 

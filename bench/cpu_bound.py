@@ -53,12 +53,12 @@ class _Message:
 
 
 def run(cycles: int, batch: int, profile: bool) -> tuple[float, float]:
-    from portfolio_tx.codec import Codec
     from portfolio_tx.config import Settings
-    from portfolio_tx.events import MarkPrice
     from portfolio_tx.store.memory import MemoryStateStore
+    from portfolio_tx.wire.codec import Codec
+    from portfolio_tx.wire.events import MarkPrice
     from portfolio_tx.worker.desk import CycleDesk
-    from portfolio_tx.worker.marks import MarkTable
+    from portfolio_tx.worker.mark_table import MarkTable
     from portfolio_tx.worker.stats import WorkerStats
 
     workload = build(Shape(cycles=cycles))

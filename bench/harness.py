@@ -22,8 +22,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from portfolio_tx.kafka.admin import TopicNames, create_topics
+from portfolio_tx.kafka.admin import create_topics
 from portfolio_tx.kafka.clients import plain_producer_config
+from portfolio_tx.wire.topics import TopicNames
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent

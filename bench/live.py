@@ -26,8 +26,8 @@ from pathlib import Path
 from harness import BENCH, Stack, WorkerSpec, clear_redis, create, run_topics, start_worker
 from workload import KINDS, Shape, build
 
-from portfolio_tx.kafka.admin import TopicNames
 from portfolio_tx.kafka.clients import plain_producer_config
+from portfolio_tx.wire.topics import TopicNames
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -111,8 +111,8 @@ def latency_run(stack: Stack, prefix: str, partitions: int, rate: float, duratio
 def reader_main(bootstrap: str, topic: str, expected: int, out: str) -> None:
     from harness import assign_all, reader
 
-    from portfolio_tx.codec import Codec
-    from portfolio_tx.events import CycleOutcome
+    from portfolio_tx.wire.codec import Codec
+    from portfolio_tx.wire.events import CycleOutcome
 
     codec = Codec()
     consumer = reader(Stack(bootstrap, ""), f"bench-lat-{time.monotonic_ns()}",

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import patches  # noqa: E402
 
-from portfolio_tx.cli import main  # noqa: E402
+from portfolio_tx.commands.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     patches.apply(sys.argv[1])

@@ -70,7 +70,7 @@ def _marks_one_request() -> None:
     from confluent_kafka import OFFSET_END, TopicPartition
 
     from portfolio_tx.errors import KafkaSetupError
-    from portfolio_tx.kafka.marks import MarkFeed
+    from portfolio_tx.kafka.mark_feed import MarkFeed
 
     def catch_up(self: Any, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -98,7 +98,7 @@ def _marks_one_request() -> None:
 def _marks_idle_client() -> None:
     from confluent_kafka import Consumer
 
-    from portfolio_tx.kafka.marks import MarkFeed
+    from portfolio_tx.kafka.mark_feed import MarkFeed
 
     _marks_one_request()
     one_request = MarkFeed.catch_up
@@ -139,7 +139,7 @@ def _marks_idle_client() -> None:
 
 @patch("marks3")
 def _marks_no_wait() -> None:
-    from portfolio_tx.kafka.marks import MarkFeed
+    from portfolio_tx.kafka.mark_feed import MarkFeed
 
     _marks_idle_client()
     read = MarkFeed._read
@@ -203,7 +203,7 @@ def _eager_consume() -> None:
 def _fast_to_wire() -> None:
     import portfolio_tx.ledger as ledger
     import portfolio_tx.ledger.money as money
-    import portfolio_tx.records as records
+    import portfolio_tx.wire.records as records
 
     quantum = Decimal(1).scaleb(-money.WIRE_SCALE)
     context = money.LEDGER_CONTEXT
@@ -314,7 +314,7 @@ def _redis_pipelined() -> None:
 @patch("wirebytes")
 def _wire_bytes() -> None:
     from portfolio_tx.ledger.money import LEDGER_CONTEXT
-    from portfolio_tx.records import Shape
+    from portfolio_tx.wire.records import Shape
 
     def unscaled(kind: Any, value: Decimal) -> bytes:
         quantized = kind.quantize(value)  # same rounding and range checks as before
@@ -358,6 +358,6 @@ def _pinned_open_books() -> None:
 def _reference_wire_bytes() -> None:
     """The quantizing decimal → wire bytes path the product had before its fast path (for
     before/after runs of ``cpu_bound.py``)."""
-    from portfolio_tx.records import DecimalType
+    from portfolio_tx.wire.records import DecimalType
 
     DecimalType.unscaled_bytes = DecimalType.unscaled_bytes_reference  # type: ignore[method-assign]

@@ -22,7 +22,7 @@ from harness import ROOT, CpuMeter, OutcomeWatch, Stack, create, run_topics, sta
 from scenarios import Result, vm_hwm_mb
 from workload import Workload
 
-from portfolio_tx.kafka.admin import TopicNames
+from portfolio_tx.wire.topics import TopicNames
 
 VENV = ROOT / "bench" / ".venv-quix"
 QUIX = "quixstreams==3.28.1"

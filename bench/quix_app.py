@@ -28,9 +28,7 @@ from confluent_kafka import Consumer
 from quixstreams import Application
 from quixstreams.models.serializers import Deserializer
 
-from portfolio_tx.codec import Codec
-from portfolio_tx.events import CycleMarker, Fill, PnlEvent, outcome_from_decision
-from portfolio_tx.kafka.marks import MarkFeed
+from portfolio_tx.kafka.mark_feed import MarkFeed
 from portfolio_tx.ledger import (
     CostBasis,
     DiscardReason,
@@ -44,7 +42,9 @@ from portfolio_tx.ledger import (
     stage_pnl,
 )
 from portfolio_tx.store.document import dump_state, load_state
-from portfolio_tx.worker.marks import MarkTable
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleMarker, Fill, PnlEvent, outcome_from_decision
+from portfolio_tx.worker.mark_table import MarkTable
 
 MAX_MARK_AGE_MS = 300_000
 SLACK_MS = 1_000

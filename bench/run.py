@@ -32,7 +32,7 @@ from report import machine, render  # noqa: E402
 from scenarios import Result, ceiling, worker_run  # noqa: E402
 from workload import Shape, build  # noqa: E402
 
-from portfolio_tx.kafka.admin import TopicNames  # noqa: E402
+from portfolio_tx.wire.topics import TopicNames  # noqa: E402
 
 T = TypeVar("T")
 PROPOSED = "marks3"  # redis1 is in the product since worker/checkpoint.py

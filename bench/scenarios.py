@@ -25,10 +25,10 @@ from harness import (
 )
 from workload import Workload
 
-from portfolio_tx.codec import Codec
-from portfolio_tx.events import CycleMarker, Fill, PnlEvent
-from portfolio_tx.kafka.admin import TopicNames
 from portfolio_tx.store import RedisStateStore
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleMarker, Fill, PnlEvent
+from portfolio_tx.wire.topics import TopicNames
 
 
 @dataclass

@@ -29,8 +29,6 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
-from portfolio_tx.codec import Codec
-from portfolio_tx.events import CycleMarker, Fill, MarkPrice, PnlEvent
 from portfolio_tx.ledger import (
     ZERO,
     CostBasis,
@@ -49,6 +47,8 @@ from portfolio_tx.ledger import (
 from portfolio_tx.ledger.lots import lots_quantity
 from portfolio_tx.ledger.money import exact
 from portfolio_tx.store.document import dump_state, load_state
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleMarker, Fill, MarkPrice, PnlEvent
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 PRICE_Q = Decimal("1e-8")
@@ -248,8 +248,9 @@ def _fingerprint(shape: Shape) -> str:
     """Cache key: the shape and the sources the records and the model depend on."""
     digest = hashlib.sha256(repr(sorted(asdict(shape).items())).encode())
     root = Path(__file__).resolve().parents[1] / "src" / "portfolio_tx"
-    sources = [Path(__file__), root / "codec.py", root / "records.py", root / "events.py"]
-    sources += sorted((root / "ledger").glob("*.py")) + sorted((root / "schemas").rglob("*.avsc"))
+    wire = root / "wire"
+    sources = [Path(__file__), wire / "codec.py", wire / "records.py", wire / "events.py"]
+    sources += sorted((root / "ledger").glob("*.py")) + sorted((wire / "schemas").rglob("*.avsc"))
     for path in sources:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -1,3 +1,3 @@
-from portfolio_tx.cli import main
+from portfolio_tx.commands.cli import main
 
 raise SystemExit(main())

@@ -33,8 +33,8 @@ from decimal import Decimal
 from typing import Any
 
 from portfolio_tx.errors import ConfigError
-from portfolio_tx.kafka.admin import TopicNames
 from portfolio_tx.ledger import CostBasis, D
+from portfolio_tx.wire.topics import TopicNames
 
 _TOPIC_FIELDS = ("fills", "pnl", "cycles", "marks", "commits", "deadletter")
 

@@ -6,12 +6,20 @@
     ├── StateStoreError              the state store failed (Redis unreachable, script error)
     │   ├── ConcurrentModificationError   a commit lost the optimistic-lock race on a session
     │   │   └── RetriesExhaustedError     every attempt of commit_with_retries lost it
-    │   └── StateLostError           the store no longer has a session's state (flushed, replaced)
+    │   ├── StateLostError           the store no longer has a session's state (flushed, replaced)
+    │   ├── StateBehind              (worker) stored sessions older than their published outcome
+    │   ├── StoreLost                (worker) a partition's sessions vanished mid-transaction
+    │   └── BatchRejected            (worker) a batched write did not apply as staged
     ├── TransactionStateError        the transaction was used after it ended
-    ├── DecodeError                  a record could not be decoded (names topic/partition/offset)
-    │   └── EncodeError              a record does not fit its schema
-    └── KafkaSetupError              broker unreachable, topics missing or not co-partitioned
+    ├── RecordError                  a record is not what its schema says
+    │   ├── DecodeError              it could not be decoded (names topic/partition/offset)
+    │   └── EncodeError              it does not fit its schema
+    ├── KafkaSetupError              broker unreachable, topics missing or not co-partitioned
+    ├── ProducerStuckError           a transactional producer call did not return in time
+    └── WorkerFatalError             the worker cannot go on (fenced, fatal Kafka error)
 
+The three marked (worker) are the worker's signals between its commit protocol and its loop;
+they live beside the code that raises them (``worker/heads.py``, ``worker/checkpoint.py``).
 Dependency errors (redis, confluent_kafka, fastavro) are translated into these at the adapter
 that talks to the dependency, with ``raise ... from exc`` so the cause stays visible.
 """
@@ -58,7 +66,11 @@ class TransactionStateError(PortfolioTxError):
     """A PortfolioTransaction was used after it committed, discarded or rolled back."""
 
 
-class DecodeError(PortfolioTxError):
+class RecordError(PortfolioTxError):
+    """A record is not what its schema says (``DecodeError`` reading, ``EncodeError`` writing)."""
+
+
+class DecodeError(RecordError):
     """A record could not be decoded.
 
     ``topic``, ``partition`` and ``offset`` say where it came from when known.
@@ -82,13 +94,25 @@ class DecodeError(PortfolioTxError):
         super().__init__(f"cannot decode record{where}: {message}")
 
 
-class EncodeError(DecodeError):
+class EncodeError(RecordError):
     """A record could not be encoded for ``topic`` (a value that does not fit its schema)."""
 
     def __init__(self, message: str, *, topic: str) -> None:
-        super().__init__(message, topic=topic)
-        Exception.__init__(self, f"cannot encode record for {topic}: {message}")
+        self.reason = message
+        self.topic = topic
+        self.partition: int | None = None
+        self.offset: int | None = None
+        super().__init__(f"cannot encode record for {topic}: {message}")
 
 
 class KafkaSetupError(PortfolioTxError):
     """The Kafka side is not usable as configured (unreachable, topics missing, partitions)."""
+
+
+class ProducerStuckError(PortfolioTxError):
+    """A transactional producer call did not return within its deadline: the producer is
+    replaced and the transaction rewound."""
+
+
+class WorkerFatalError(PortfolioTxError):
+    """The worker cannot go on (fenced by a newer instance, a fatal Kafka error)."""

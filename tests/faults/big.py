@@ -11,10 +11,10 @@ from decimal import Decimal
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from harness import FaultRun
 
-from portfolio_tx.codec import Codec
-from portfolio_tx.events import CycleMarker, CycleOutcome, Fill, PnlEvent
 from portfolio_tx.kafka.publisher import Publisher
 from portfolio_tx.ledger import PnlKind, Side
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleMarker, CycleOutcome, Fill, PnlEvent
 
 
 def murmur2_partition(key: str, partitions: int) -> int:

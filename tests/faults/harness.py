@@ -27,13 +27,14 @@ import redis
 from portfolio_tx.audit.recompute import recompute
 from portfolio_tx.audit.verify import committed_outcomes
 from portfolio_tx.config import Settings
-from portfolio_tx.events import CycleOutcome
-from portfolio_tx.kafka.admin import TopicNames, create_topics
+from portfolio_tx.kafka.admin import create_topics
 from portfolio_tx.kafka.publisher import Publisher
-from portfolio_tx.simulate import publish
+from portfolio_tx.sim.publish import publish
+from portfolio_tx.sim.upstream import Fault, SimConfig, Upstream, generate
 from portfolio_tx.store import RedisStateStore
 from portfolio_tx.store.memory import MemoryStateStore
-from portfolio_tx.upstream import Fault, SimConfig, Upstream, generate
+from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = os.environ.get("PTX_FAULTS_LONG") == "1"

@@ -15,11 +15,11 @@ from decimal import Decimal
 import fastavro
 from harness import LONG, FaultRun
 
-from portfolio_tx.codec import Codec
-from portfolio_tx.events import Fill, MarkPrice
 from portfolio_tx.kafka.publisher import Publisher
 from portfolio_tx.ledger import Side
-from portfolio_tx.records import record_type
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import Fill, MarkPrice
+from portfolio_tx.wire.records import record_type
 
 
 def _fill(session: str, cycle: int, n: int, **changes: object) -> Fill:

@@ -15,17 +15,19 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
-from portfolio_tx.events import CycleMarker, CycleOutcome, Fill, MarkPrice, PnlEvent
-from portfolio_tx.kafka.admin import TopicNames, create_topics
+from portfolio_tx.kafka.admin import create_topics
 from portfolio_tx.kafka.publisher import Publisher
 from portfolio_tx.ledger import PnlKind, Side
 from portfolio_tx.store import RedisStateStore
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleMarker, CycleOutcome, Fill, MarkPrice, PnlEvent
+from portfolio_tx.wire.topics import TopicNames
 from portfolio_tx.worker.build import build_worker
 from portfolio_tx.worker.stats import WorkerStats
 
 ROOT = Path(__file__).resolve().parents[2]
+KILLED_WORKER = Path(__file__).resolve().parent / "killed_worker.py"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, epoch ms
 
 
@@ -126,9 +128,16 @@ class Pipeline:
             check=False,
         )
 
-    def spawn_worker(self, **extra: str) -> subprocess.Popen[str]:
+    def spawn_worker(
+        self, *, kill_after_decisions: int | None = None, **extra: str
+    ) -> subprocess.Popen[str]:
+        """``portfolio-tx worker``; with ``kill_after_decisions``, a worker that SIGKILLs
+        itself between a batch's Redis write and its Kafka commit (``killed_worker.py``)."""
+        command = [sys.executable, "-m", "portfolio_tx", "worker"]
+        if kill_after_decisions is not None:
+            command = [sys.executable, str(KILLED_WORKER), str(kill_after_decisions)]
         return subprocess.Popen(
-            [sys.executable, "-m", "portfolio_tx", "worker"],
+            command,
             env=self.env(**extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

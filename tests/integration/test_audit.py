@@ -9,9 +9,9 @@ from pipeline import Pipeline
 from test_worker_worked_example import S, publish_worked_example
 
 from portfolio_tx.audit.verify import verify
-from portfolio_tx.simulate import publish
+from portfolio_tx.sim.publish import publish
+from portfolio_tx.sim.upstream import Fault, SimConfig, Upstream, generate
 from portfolio_tx.store import RedisStateStore
-from portfolio_tx.upstream import Fault, SimConfig, Upstream, generate
 
 
 def _decided(pipeline: Pipeline) -> None:

@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from portfolio_tx import config, flags
-from portfolio_tx.cli import EXIT_ERROR, build_parser
+from portfolio_tx import config
+from portfolio_tx.commands import flags
+from portfolio_tx.commands.cli import EXIT_ERROR, build_parser
 
 # What a bad value of each type is, by the name of the ``type=`` parser ("choice" for a flag
 # with ``choices=``). More than one where a type can go wrong in more than one way.

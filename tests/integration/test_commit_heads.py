@@ -10,9 +10,9 @@ from confluent_kafka import Producer
 from pipeline import Pipeline
 from test_worker_worked_example import S, publish_worked_example
 
-from portfolio_tx.events import CycleOutcome
 from portfolio_tx.kafka.clients import make_consumer, marks_consumer_config
 from portfolio_tx.kafka.commitlog import CommitLog
+from portfolio_tx.wire.events import CycleOutcome
 from portfolio_tx.worker.heads import HEAD_HEADER, Head, head_from_headers
 from portfolio_tx.worker.restore import read_heads
 

@@ -7,7 +7,8 @@ import sys
 
 from pipeline import T0, Pipeline, make_pipeline
 
-from portfolio_tx.kafka.admin import TopicNames, create_topics
+from portfolio_tx.kafka.admin import create_topics
+from portfolio_tx.wire.topics import TopicNames
 
 MINUTE = 60_000
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pipeline import Pipeline
 
-from portfolio_tx.simulate import publish
-from portfolio_tx.upstream import Planned, SimConfig, generate
+from portfolio_tx.sim.publish import publish
+from portfolio_tx.sim.upstream import Planned, SimConfig, generate
 
 
 def _markers_first(planned: list[Planned], every: int) -> list[Planned]:

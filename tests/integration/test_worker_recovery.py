@@ -34,7 +34,7 @@ def test_sigkill_after_the_redis_write_before_the_kafka_commit_publishes_once(
     pipeline: Pipeline,
 ) -> None:
     publish_worked_example(pipeline)
-    first = pipeline.spawn_worker(PTX_TEST_KILL_AFTER_DECISIONS="3")
+    first = pipeline.spawn_worker(kill_after_decisions=3)
     out, _ = first.communicate(timeout=120)
     assert first.returncode == -signal.SIGKILL, out
     snapshot = pipeline.store.load(S)

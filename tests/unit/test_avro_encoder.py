@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portfolio_tx.codec import Codec
-from portfolio_tx.records import record_types
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.records import record_types
 
 CODEC = Codec()
 
@@ -88,7 +88,7 @@ def test_the_compiled_encoder_writes_what_fastavro_writes(rt: Any, data: st.Data
 def test_a_known_encoding_by_hand() -> None:
     # MarkPrice("BTC", 1.5, 3): "BTC" = len 3 (zig-zag 06) + 425443; 1.5 at scale 18 is
     # 0x14d1120d7b160000, 8 bytes (zig-zag 10); ts 3 = 06
-    from portfolio_tx.events import MarkPrice
+    from portfolio_tx.wire.events import MarkPrice
 
     body = CODEC.encode(MarkPrice("BTC", Decimal("1.5"), 3), "t")[10:]
     assert body == bytes.fromhex("06425443" + "10" + "14d1120d7b160000" + "06")
@@ -115,7 +115,7 @@ def test_decimals_read_as_bytes_equal_fastavros_reader(rt: Any, data: st.DataObj
 
     import fastavro
 
-    from portfolio_tx.records import reading_form
+    from portfolio_tx.wire.records import reading_form
 
     record = data.draw(_records(rt.cls, json.loads(rt.schema_text)))
     try:

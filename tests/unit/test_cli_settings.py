@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from portfolio_tx.cli import build_parser, settings_from
+from portfolio_tx.commands.cli import build_parser, settings_from
+from portfolio_tx.commands.flags import load_run_options
 from portfolio_tx.config import load_settings
 from portfolio_tx.errors import ConfigError
-from portfolio_tx.flags import load_run_options
 from portfolio_tx.ledger import CostBasis
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from portfolio_tx.config import Settings, load_settings
-from portfolio_tx.kafka.admin import TopicNames
+from portfolio_tx.wire.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -141,7 +141,7 @@ def test_wheel_package_data_covers_the_dashboard_page_and_the_schemas() -> None:
     package = ROOT / "src" / "portfolio_tx"
     data = [
         path.relative_to(package).as_posix()
-        for folder in ("dashboard/static", "schemas")
+        for folder in ("dashboard/static", "wire/schemas", "wire/schemas/earlier")
         for path in (package / folder).iterdir()
         if path.is_file()
     ]

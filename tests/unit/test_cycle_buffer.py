@@ -8,10 +8,10 @@ import tracemalloc
 import uuid
 from decimal import Decimal
 
-from portfolio_tx.codec import Codec
-from portfolio_tx.events import CycleMarker, Fill
 from portfolio_tx.ledger import DiscardReason, PortfolioState, Side
 from portfolio_tx.store.port import SessionSnapshot
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleMarker, Fill
 from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle, SessionBook
 
 FILLS = ("fills", 0)

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
-from portfolio_tx.events import CycleMarker, Fill, PnlEvent
 from portfolio_tx.ledger import DiscardReason, PnlKind, Side
 from portfolio_tx.store.memory import MemoryStateStore
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleMarker, Fill, PnlEvent
 from portfolio_tx.worker.decide import Verdict
 from portfolio_tx.worker.desk import CycleDesk
-from portfolio_tx.worker.marks import MarkTable
+from portfolio_tx.worker.mark_table import MarkTable
 from portfolio_tx.worker.stats import WorkerStats
 
 SESSION = "desk-1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from portfolio_tx.dashboard.board import Board
-from portfolio_tx.events import CycleOutcome, OutcomePosition
 from portfolio_tx.ledger import OutcomeKind
+from portfolio_tx.wire.events import CycleOutcome, OutcomePosition
 
 
 def outcome(

@@ -8,8 +8,9 @@ import pytest
 from ledger_helpers import run_cycle
 
 from portfolio_tx import ledger
-from portfolio_tx.codec import Codec
-from portfolio_tx.events import (
+from portfolio_tx.ledger import CostBasis, DiscardReason, OutcomeKind, PnlKind, PortfolioState, Side
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import (
     CycleMarker,
     Fill,
     InputEvent,
@@ -22,7 +23,6 @@ from portfolio_tx.events import (
     outcome_from_decision,
     state_from_outcome,
 )
-from portfolio_tx.ledger import CostBasis, DiscardReason, OutcomeKind, PnlKind, PortfolioState, Side
 
 TS = 1_732_500_000_000
 FUNDED = run_cycle(PortfolioState(), pnl=[("TRANSFER", "100000")], cycle_id=1).state
@@ -202,7 +202,7 @@ def test_a_256_character_id_is_still_fine() -> None:
 def test_a_large_cycles_outcome_carries_a_count_and_digest_instead_of_its_ids() -> None:
     import uuid
 
-    from portfolio_tx.events import INLINE_EVENT_IDS_BYTES, event_ids_digest
+    from portfolio_tx.wire.events import INLINE_EVENT_IDS_BYTES, event_ids_digest
 
     decision = run_cycle(FUNDED, [], cycle_id=2)
     ids = tuple(str(uuid.uuid4()) for _ in range(50_000))

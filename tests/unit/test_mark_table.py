@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from portfolio_tx.ledger import DiscardReason
-from portfolio_tx.worker.marks import MarkTable
+from portfolio_tx.worker.mark_table import MarkTable
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 MINUTE = 60_000

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from portfolio_tx.events import CycleMarker, Fill, PnlEvent
 from portfolio_tx.ledger import DiscardReason, PnlKind, PortfolioState, Side
 from portfolio_tx.store.port import SessionSnapshot
+from portfolio_tx.wire.events import CycleMarker, Fill, PnlEvent
 from portfolio_tx.worker.cycles import Admission, KnownCycle, OpenCycle, SessionBook
 
 SESSION = "desk-1"

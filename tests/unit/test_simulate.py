@@ -9,9 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.errors import ConfigError, DecodeError
-from portfolio_tx.events import CycleMarker, Fill, MarkPrice, PnlEvent, event_problem
 from portfolio_tx.ledger import (
     CostBasis,
     Decision,
@@ -25,8 +23,10 @@ from portfolio_tx.ledger import (
 )
 from portfolio_tx.ledger import DiscardReason as Reason
 from portfolio_tx.ledger.validation import reconciles
-from portfolio_tx.simulate import state_differences
-from portfolio_tx.upstream import COMMIT, Fault, Planned, SimConfig, Upstream, generate
+from portfolio_tx.sim.publish import state_differences
+from portfolio_tx.sim.upstream import COMMIT, Fault, Planned, SimConfig, Upstream, generate
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleMarker, Fill, MarkPrice, PnlEvent, event_problem
 
 FAULTY = SimConfig(sessions=10, cycles=10, fault_rate=0.4, seed=7)
 

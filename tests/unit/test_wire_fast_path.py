@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from portfolio_tx.records import EXACT, WIRE, DecimalType
+from portfolio_tx.wire.records import EXACT, WIRE, DecimalType
 
 
 def _outcome(kind: DecimalType, value: Decimal) -> bytes | str:

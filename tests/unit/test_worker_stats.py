@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from portfolio_tx.metrics import registry_for
+from portfolio_tx.worker.metrics import registry_for
 from portfolio_tx.worker.stats import WorkerStats
 
 

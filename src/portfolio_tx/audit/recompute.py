@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
-from portfolio_tx.events import CycleOutcome
 from portfolio_tx.kafka.clients import located, make_consumer
-from portfolio_tx.kafka.marks import MarkFeed
+from portfolio_tx.kafka.mark_feed import MarkFeed
 from portfolio_tx.store.port import StateStore
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleOutcome
 from portfolio_tx.worker.cycles import SessionBook
 from portfolio_tx.worker.decide import Verdict
 from portfolio_tx.worker.desk import CycleDesk
-from portfolio_tx.worker.marks import MarkTable
+from portfolio_tx.worker.mark_table import MarkTable
 from portfolio_tx.worker.stats import WorkerStats
 
 Progress = Callable[[int, int], None]  # (records read, records in all)

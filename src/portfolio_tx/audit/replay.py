@@ -22,10 +22,10 @@ from portfolio_tx.audit.recompute import StartOffsets, recompute
 from portfolio_tx.audit.verify import committed_outcomes
 from portfolio_tx.config import Settings, parse_cost_basis, parse_epsilon
 from portfolio_tx.errors import ConfigError
-from portfolio_tx.events import state_from_outcome
 from portfolio_tx.kafka.clients import make_consumer
 from portfolio_tx.ledger import PortfolioState
 from portfolio_tx.store import RedisStateStore
+from portfolio_tx.wire.events import state_from_outcome
 from portfolio_tx.worker.build import connect_store
 
 

@@ -15,14 +15,14 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from portfolio_tx.audit.progress import ProgressBar
 from portfolio_tx.audit.recompute import recompute
-from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import DecodeError
-from portfolio_tx.events import CycleOutcome
 from portfolio_tx.kafka.clients import make_consumer
 from portfolio_tx.ledger import PortfolioState, canonical
 from portfolio_tx.store.memory import MemoryStateStore
 from portfolio_tx.store.port import SessionSnapshot, StateStore
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleOutcome
 from portfolio_tx.worker.build import connect_store
 
 

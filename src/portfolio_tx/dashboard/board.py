@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from portfolio_tx.events import CycleOutcome
 from portfolio_tx.ledger import canonical
+from portfolio_tx.wire.events import CycleOutcome
 
 Json = dict[str, Any]
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
 from portfolio_tx.dashboard.board import Board, Json
 from portfolio_tx.errors import DecodeError, KafkaSetupError
-from portfolio_tx.events import CycleOutcome
 from portfolio_tx.kafka.clients import make_consumer
 from portfolio_tx.logs import LIBRDKAFKA_LOGGER
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleOutcome
 
 log = logging.getLogger("portfolio_tx.dashboard")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -24,41 +23,12 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from portfolio_tx.errors import ConfigError, KafkaSetupError
+from portfolio_tx.wire.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
 _CREATE_HINT = "run portfolio-tx topics create"
-
-
-@dataclass(frozen=True, slots=True)
-class TopicNames:
-    """The six topics of CONTRACT §3."""
-
-    fills: str = "portfolio.fills"
-    pnl: str = "portfolio.pnl"
-    cycles: str = "portfolio.cycles"
-    marks: str = "portfolio.marks"
-    commits: str = "portfolio.commits"
-    deadletter: str = "portfolio.deadletter"
-
-    @classmethod
-    def with_prefix(cls, prefix: str) -> TopicNames:
-        """The default names behind ``prefix``: ``t-abc.`` gives ``t-abc.portfolio.fills``."""
-        default = cls()
-        return cls(*(prefix + name for name in default.all()))
-
-    def all(self) -> tuple[str, ...]:
-        """Every topic, in declaration order."""
-        return (self.fills, self.pnl, self.cycles, self.marks, self.commits, self.deadletter)
-
-    def copartitioned(self) -> tuple[str, ...]:
-        """The topics that must share one partition count."""
-        return (self.fills, self.pnl, self.cycles, self.commits)
-
-    def inputs(self) -> tuple[str, ...]:
-        """The topics a session's cycle is read from."""
-        return (self.fills, self.pnl, self.cycles)
 
 
 def topic_configs(names: TopicNames) -> Mapping[str, Mapping[str, str]]:

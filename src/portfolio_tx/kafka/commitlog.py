@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.errors import DecodeError, KafkaSetupError
-from portfolio_tx.events import CycleOutcome
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleOutcome
 
 
 class CommitLog:

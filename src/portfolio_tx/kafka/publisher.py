@@ -11,11 +11,11 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.errors import KafkaSetupError
-from portfolio_tx.events import CycleMarker, Fill, MarkPrice, PnlEvent
-from portfolio_tx.kafka.admin import TopicNames
 from portfolio_tx.kafka.clients import make_producer, plain_producer_config
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleMarker, Fill, MarkPrice, PnlEvent
+from portfolio_tx.wire.topics import TopicNames
 
 
 class Publisher:

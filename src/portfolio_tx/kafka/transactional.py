@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
+from portfolio_tx.errors import ProducerStuckError
 from portfolio_tx.kafka.clients import kafka_error
 
 log = logging.getLogger("portfolio_tx.worker")
@@ -35,10 +36,6 @@ _COORDINATOR_MOVING = frozenset(
         KafkaError.COORDINATOR_NOT_AVAILABLE,
     }
 )
-
-
-class ProducerStuck(Exception):
-    """A transactional call blocked past its deadline; the producer was replaced."""
 
 
 class TransactionalProducer:
@@ -90,7 +87,7 @@ class TransactionalProducer:
         """Abort the open transaction; a producer that cannot is replaced instead."""
         try:
             self._deadlined(lambda: self._producer.abort_transaction(self._timeout), "abort")
-        except ProducerStuck:
+        except ProducerStuckError:
             self.replace()
 
     def replace(self) -> None:
@@ -101,7 +98,7 @@ class TransactionalProducer:
             try:
                 self.call(lambda: self._producer.init_transactions(self._timeout), "init")
                 return
-            except (ProducerStuck, KafkaException) as exc:
+            except (ProducerStuckError, KafkaException) as exc:
                 log.error("new producer could not start (%s); trying again", exc)
                 time.sleep(1.0)
 
@@ -110,7 +107,7 @@ class TransactionalProducer:
 
     def call(self, operation: Callable[[], T], what: str) -> T:
         """Run ``operation`` with the deadline, retrying retriable Kafka errors; other errors
-        (and ProducerStuck) propagate."""
+        (and ProducerStuckError) propagate."""
         give_up = time.monotonic() + self._retry_for
         attempt = 0
         while True:
@@ -142,5 +139,5 @@ class TransactionalProducer:
         if failure:
             raise failure[0]
         if not result:
-            raise ProducerStuck(f"{what} did not return within {self._deadline:g}s")
+            raise ProducerStuckError(f"{what} did not return within {self._deadline:g}s")
         return result[0]

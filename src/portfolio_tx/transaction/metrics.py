@@ -12,7 +12,7 @@ Exposed (prefix ``ptx_library`` unless another is given)::
     ptx_library_commit_latency_seconds        histogram: commit() called -> store write done
 
 A decision the store had already made (a fenced ``cycle_id``) is not counted again. The
-worker has its own endpoint (``portfolio_tx.metrics``); these are for library callers.
+worker has its own endpoint (``portfolio_tx.worker.metrics``); these are for library callers.
 The metric objects are registered once per registry: passing the same registry to many
 transactions reuses them.
 """

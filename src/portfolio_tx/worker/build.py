@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import StateStoreError
 from portfolio_tx.kafka.admin import check_copartitioned
@@ -16,10 +17,12 @@ from portfolio_tx.kafka.clients import (
     producer_config,
 )
 from portfolio_tx.kafka.commitlog import CommitLog
-from portfolio_tx.kafka.marks import MarkFeed
+from portfolio_tx.kafka.mark_feed import MarkFeed
 from portfolio_tx.store import RedisStateStore
+from portfolio_tx.wire.codec import Codec
 from portfolio_tx.worker.loop import Worker
-from portfolio_tx.worker.marks import MarkTable
+from portfolio_tx.worker.mark_table import MarkTable
+from portfolio_tx.worker.stats import WorkerStats
 
 
 def connect_store(settings: Settings) -> RedisStateStore:
@@ -34,8 +37,14 @@ def connect_store(settings: Settings) -> RedisStateStore:
     return store
 
 
-def build_worker(settings: Settings, store: RedisStateStore | None = None) -> Worker:
-    """Check the topics, connect Redis and Kafka, and return a Worker ready to ``run``.
+def build_worker(
+    settings: Settings,
+    store: RedisStateStore | None = None,
+    *,
+    before_kafka_commit: Callable[[WorkerStats], None] | None = None,
+) -> Worker:
+    """Check the topics, connect Redis and Kafka, and return a Worker ready to ``run``
+    (``before_kafka_commit``: a test's hook, see ``Worker``).
 
     Raises KafkaSetupError (unreachable, topics missing or not co-partitioned) or
     StateStoreError (Redis unreachable) with one line saying what to do.
@@ -63,4 +72,5 @@ def build_worker(settings: Settings, store: RedisStateStore | None = None) -> Wo
         commit_log=commit_log,
         store=store,
         codec=codec,
+        before_kafka_commit=before_kafka_commit,
     )

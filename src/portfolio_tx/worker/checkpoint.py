@@ -27,8 +27,6 @@ outcome, so the commit topic ends with exactly one outcome per cycle.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -47,11 +45,11 @@ from portfolio_tx.worker.stats import WorkerStats
 log = logging.getLogger("portfolio_tx.worker")
 
 
-class StoreLost(Exception):
+class StoreLost(StateStoreError):
     """The store lost a partition's sessions while a transaction was open."""
 
 
-class BatchRejected(Exception):
+class BatchRejected(StateStoreError):
     """A batched write did not come back as planned; nothing of the batch is published."""
 
 
@@ -77,7 +75,7 @@ class Checkpoint:
         heads: PublishedHeads,
         books: Callable[[str], SessionBook | None],
         *,
-        kill_after: int | None = None,
+        before_kafka_commit: Callable[[WorkerStats], None] | None = None,
     ) -> None:
         self._producer = producer
         self._store = store
@@ -85,7 +83,7 @@ class Checkpoint:
         self._stats = stats
         self._heads = heads
         self._books = books
-        self._kill_after = kill_after
+        self._before_kafka_commit = before_kafka_commit  # a test's hook: Redis written
         self.batched = True
         self._writes = WriteQueue()
         self._queued: set[tuple[str, int]] = set()
@@ -143,7 +141,7 @@ class Checkpoint:
         self, offsets: list[TopicPartition], group_metadata: object, assigned: set[int]
     ) -> None:
         """Steps 1 to 5 of the module docstring. Raises BatchRejected, StoreLost,
-        StateStoreError, KafkaException or ProducerStuck; the caller aborts and rewinds."""
+        StateStoreError, KafkaException or ProducerStuckError; the caller aborts and rewinds."""
         writes = self._writes.take()
         self._queued = set()
         results, ready = self._store.apply_many(writes, ready=sorted(assigned))
@@ -160,8 +158,8 @@ class Checkpoint:
                 self._produce(outcome)
         if offsets:
             self._producer.send_offsets(offsets, group_metadata)
-        if self._kill_after is not None and self._stats.decided >= self._kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)  # test hook: Redis written, Kafka not
+        if self._before_kafka_commit is not None:
+            self._before_kafka_commit(self._stats)  # Redis written, Kafka not committed
         if ready != assigned:
             raise StoreLost("the store lost data while this transaction was open")
         self._producer.commit()

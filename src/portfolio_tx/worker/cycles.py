@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
-from portfolio_tx.events import CycleMarker, Fill, PnlEvent
 from portfolio_tx.ledger import DiscardReason
 from portfolio_tx.store.port import SessionSnapshot
+from portfolio_tx.wire.events import CycleMarker, Fill, PnlEvent
 from portfolio_tx.worker.buffer import BufferedRecord, EventBuffer, TopicPartition
 
 __all__ = [

@@ -14,18 +14,18 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import ConcurrentModificationError, ValidationError
-from portfolio_tx.events import Fill, PnlEvent, inline_event_ids, outcome_from_decision
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.ledger import Decision, DiscardReason
 from portfolio_tx.store.port import DecisionWriter, SessionSnapshot, StateStore
 from portfolio_tx.transaction import PortfolioTransaction
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import Fill, PnlEvent, inline_event_ids, outcome_from_decision
 from portfolio_tx.worker.cycles import OpenCycle, SessionBook
 from portfolio_tx.worker.heads import Head, StateBehind, is_behind
 from portfolio_tx.worker.intake import SnapshotCheck
-from portfolio_tx.worker.marks import MarkTable
+from portfolio_tx.worker.mark_table import MarkTable
 
 log = logging.getLogger("portfolio_tx.worker")
 

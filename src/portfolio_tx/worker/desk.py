@@ -13,11 +13,11 @@ from functools import partial
 
 from confluent_kafka import Message
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
-from portfolio_tx.events import inline_event_ids
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.store.port import StateStore
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import inline_event_ids
 from portfolio_tx.worker.cycles import (
     CycleLimits,
     KnownCycle,
@@ -27,7 +27,7 @@ from portfolio_tx.worker.cycles import (
 )
 from portfolio_tx.worker.decide import BatchWriter, Decider, Verdict
 from portfolio_tx.worker.intake import Intake, RawDeadLetter, SnapshotCheck
-from portfolio_tx.worker.marks import MarkTable
+from portfolio_tx.worker.mark_table import MarkTable
 from portfolio_tx.worker.stats import WorkerStats
 
 Publish = Callable[[SessionBook, Verdict], None]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from portfolio_tx.errors import StateStoreError
 from portfolio_tx.store.port import SessionSnapshot
 
 
@@ -26,7 +27,7 @@ class Head:
     version: int
 
 
-class StateBehind(Exception):
+class StateBehind(StateStoreError):
     """The store holds sessions older than their last published outcome: repair them first."""
 
     def __init__(self, partition: int, sessions: dict[str, tuple[SessionSnapshot, Head]]) -> None:

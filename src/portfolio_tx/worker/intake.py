@@ -19,9 +19,12 @@ from collections.abc import Callable
 
 from confluent_kafka import Message
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.errors import DecodeError
-from portfolio_tx.events import (
+from portfolio_tx.kafka.clients import located
+from portfolio_tx.ledger import DiscardReason
+from portfolio_tx.store.port import SessionSnapshot, StateStore
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import (
     MAX_TEXT_LENGTH,
     CycleMarker,
     CycleOutcome,
@@ -29,10 +32,7 @@ from portfolio_tx.events import (
     PnlEvent,
     event_problem,
 )
-from portfolio_tx.kafka.admin import TopicNames
-from portfolio_tx.kafka.clients import located
-from portfolio_tx.ledger import DiscardReason
-from portfolio_tx.store.port import SessionSnapshot, StateStore
+from portfolio_tx.wire.topics import TopicNames
 from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle, OpenCycle, SessionBook
 from portfolio_tx.worker.stats import WorkerStats
 

@@ -16,7 +16,6 @@ producer stuck past its deadline is replaced (``kafka.transactional``).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -30,20 +29,25 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.config import Settings
-from portfolio_tx.errors import PortfolioTxError, StateStoreError
-from portfolio_tx.health import heartbeat_key
+from portfolio_tx.errors import (
+    ProducerStuckError,
+    StateStoreError,
+    WorkerFatalError,
+)
 from portfolio_tx.kafka.clients import kafka_error, located
 from portfolio_tx.kafka.commitlog import CommitLog
-from portfolio_tx.kafka.marks import MarkFeed
-from portfolio_tx.kafka.transactional import ProducerStuck, TransactionalProducer
+from portfolio_tx.kafka.mark_feed import MarkFeed
+from portfolio_tx.kafka.transactional import TransactionalProducer
 from portfolio_tx.store import RedisStateStore
 from portfolio_tx.store.port import StateStore
+from portfolio_tx.wire.codec import Codec
 from portfolio_tx.worker.checkpoint import BatchRejected, Checkpoint, StoreLost
 from portfolio_tx.worker.deadletters import DeadLetters
 from portfolio_tx.worker.desk import CycleDesk
 from portfolio_tx.worker.heads import PublishedHeads, StateBehind
+from portfolio_tx.worker.health import heartbeat_key
+from portfolio_tx.worker.mark_table import MarkTable
 from portfolio_tx.worker.restore import behind, read_heads, restore_sessions
 from portfolio_tx.worker.stats import WorkerStats
 from portfolio_tx.worker.watch import read_to_end, record_gauges, wall_ms
@@ -57,10 +61,6 @@ _STORE_BACKOFF_S = 1.0
 _GAUGES_EVERY_S = 1.0
 _SWEEP_EVERY_S = 1.0  # how often the clock is read for the open-cycle timeout
 _RESUME_AT = 0.75  # paused partitions resume once the buffer is back under this share
-
-
-class WorkerFatalError(PortfolioTxError):
-    """The transactional producer hit a fatal error (e.g. fenced by a newer instance)."""
 
 
 class Worker:
@@ -77,12 +77,15 @@ class Worker:
         *,
         consumer: Consumer,
         producer_factory: Callable[[], Producer],
-        marks: MarkFeed,
+        marks: MarkFeed[MarkTable],
         commit_log: CommitLog,
         store: StateStore,
         codec: Codec,
         clock: Callable[[], float] = time.monotonic,
+        before_kafka_commit: Callable[[WorkerStats], None] | None = None,
     ) -> None:
+        """``before_kafka_commit`` is a test's hook, called after each batch's Redis write
+        and before its Kafka commit (a fault test kills the process there)."""
         self.settings = settings
         self.stats = WorkerStats()
         self._consumer = consumer
@@ -107,7 +110,7 @@ class Worker:
             self.stats,
             self._heads,
             lambda session_id: self._intake.books.get(session_id),
-            kill_after=_int_env("PTX_TEST_KILL_AFTER_DECISIONS"),
+            before_kafka_commit=before_kafka_commit,
         )
         self._desk = CycleDesk(
             settings,
@@ -247,7 +250,7 @@ class Worker:
         except KafkaException as exc:
             self._checkpoint.forget()
             self._recover(exc)
-        except ProducerStuck as exc:
+        except ProducerStuckError as exc:
             log.error("transactional producer stuck (%s); replacing it", exc)
             self._checkpoint.forget()
             self.stats.aborted_transactions += 1
@@ -477,6 +480,3 @@ class Worker:
         return True
 
 
-def _int_env(name: str) -> int | None:
-    raw = os.environ.get(name)
-    return int(raw) if raw else None

@@ -1,5 +1,5 @@
 """Counters the worker keeps: the one record the demo's summary, the tests and the Prometheus
-endpoint (``portfolio_tx.metrics``) all read, so no two of them can disagree.
+endpoint (``portfolio_tx.worker.metrics``) all read, so no two of them can disagree.
 
 Written only by the worker's loop thread. Other threads (the metrics endpoint) read it through
 ``snapshot()``, which copies every field; copying a dict is atomic under the GIL, so a scrape

@@ -9,8 +9,8 @@ import redis
 from confluent_kafka import Consumer
 from redis.exceptions import RedisError
 
-from portfolio_tx.health import beat
 from portfolio_tx.worker.cycles import TopicPartition
+from portfolio_tx.worker.health import beat
 from portfolio_tx.worker.stats import WorkerStats, record_consumer_lag
 
 

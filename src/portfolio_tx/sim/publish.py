@@ -1,4 +1,4 @@
-"""``portfolio-tx simulate``: publish the synthetic upstream of ``portfolio_tx.upstream``.
+"""``portfolio-tx simulate``: publish the synthetic upstream of ``portfolio_tx.sim.upstream``.
 
 ``publish`` sends a planned stream through a ``Publisher`` (at ``rate`` records per second,
 0 = as fast as possible) and is what the demo and the tests reuse; ``summary`` renders what
@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.config import (
     Settings,
     parse_cost_basis,
@@ -22,10 +21,12 @@ from portfolio_tx.config import (
     parse_positive_int,
 )
 from portfolio_tx.errors import ConfigError
-from portfolio_tx.kafka.admin import TopicNames, check_copartitioned
+from portfolio_tx.kafka.admin import check_copartitioned
 from portfolio_tx.kafka.publisher import Publisher
 from portfolio_tx.ledger import PortfolioState
-from portfolio_tx.upstream import COMMIT, Fault, Planned, SimConfig, Upstream, generate
+from portfolio_tx.sim.upstream import COMMIT, Fault, Planned, SimConfig, Upstream, generate
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.topics import TopicNames
 
 
 @dataclass(frozen=True, slots=True)

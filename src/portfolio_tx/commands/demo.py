@@ -6,7 +6,7 @@
    the default topics is left alone;
 2. starts ``portfolio-tx worker`` as a subprocess with a short cycle timeout (3 s), so the
    cycles that never complete are discarded quickly;
-3. publishes a simulated upstream with faults (``portfolio_tx.upstream``), paced so a person
+3. publishes a simulated upstream with faults (``portfolio_tx.sim.upstream``), paced so a person
    can follow it, and prints every outcome as the worker publishes it;
 4. compares what happened with what the simulator expected: outcomes per reason, one
    outcome per cycle, dead letters, every session's Redis state against the model;
@@ -35,18 +35,19 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from portfolio_tx.codec import Codec
+from portfolio_tx.commands.flags import parse_port
+from portfolio_tx.commands.views import outcome_line
 from portfolio_tx.config import Settings, parse_positive_float, parse_positive_int
 from portfolio_tx.errors import DecodeError
-from portfolio_tx.events import CycleOutcome
-from portfolio_tx.flags import parse_port
-from portfolio_tx.kafka.admin import TopicNames, create_topics
+from portfolio_tx.kafka.admin import create_topics
 from portfolio_tx.kafka.clients import make_consumer
 from portfolio_tx.kafka.publisher import Publisher
-from portfolio_tx.simulate import Published, outcome_order, publish, state_differences
+from portfolio_tx.sim.publish import Published, outcome_order, publish, state_differences
+from portfolio_tx.sim.upstream import COMMIT, SimConfig, Upstream, generate
 from portfolio_tx.store import RedisStateStore
-from portfolio_tx.upstream import COMMIT, SimConfig, Upstream, generate
-from portfolio_tx.views import outcome_line
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.topics import TopicNames
 from portfolio_tx.worker.build import connect_store
 
 DLQ_HEADERS = ("source.topic", "source.partition", "source.offset", "error")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from portfolio_tx.records import DecimalType, Shape
+from portfolio_tx.wire.records import DecimalType, Shape
 
 Write = Callable[[bytearray, Any], None]
 

@@ -27,7 +27,8 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from portfolio_tx.events import (
+from portfolio_tx.ledger import LEDGER_CONTEXT, OutcomeKind, PnlKind, Side, to_wire
+from portfolio_tx.wire.events import (
     CycleMarker,
     CycleOutcome,
     Fill,
@@ -38,7 +39,6 @@ from portfolio_tx.events import (
     OutcomePosition,
     PnlEvent,
 )
-from portfolio_tx.ledger import LEDGER_CONTEXT, OutcomeKind, PnlKind, Side, to_wire
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 AvroRecord = dict[str, Any]
@@ -246,7 +246,7 @@ def full_name(schema: Mapping[str, Any]) -> str:
 @cache
 def record_types() -> tuple[RecordType, ...]:
     """Every wire record, its schema parsed once per process."""
-    folder = resources.files("portfolio_tx") / "schemas"
+    folder = resources.files("portfolio_tx.wire") / "schemas"
     types = []
     for filename, shape in _SHAPES.items():
         text = (folder / filename).read_text(encoding="utf-8")

@@ -16,6 +16,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from portfolio_tx.commands.flags import (
+    DEFAULT_DASHBOARD_PORT,
+    LOCALHOST,
+    OneLineParser,
+    RunOptions,
+    load_run_options,
+    parse_port,
+)
 from portfolio_tx.config import (
     Settings,
     load_settings,
@@ -25,17 +33,9 @@ from portfolio_tx.config import (
     parse_positive_int,
 )
 from portfolio_tx.errors import PortfolioTxError
-from portfolio_tx.flags import (
-    DEFAULT_DASHBOARD_PORT,
-    LOCALHOST,
-    OneLineParser,
-    RunOptions,
-    load_run_options,
-    parse_port,
-)
 from portfolio_tx.logs import FORMATS, LEVELS, configure
 
-log = logging.getLogger("portfolio_tx.cli")
+log = logging.getLogger("portfolio_tx.commands.cli")
 
 EXIT_ERROR = 2
 
@@ -168,11 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands whose module brings its own flags: add_arguments(parser) and run(args, settings).
 _COMMAND_MODULES = {
-    "simulate": ("portfolio_tx.simulate", "publish a realistic synthetic upstream stream"),
-    "demo": ("portfolio_tx.demo", "the make-run demo: stack, worker, stream, tail"),
+    "simulate": ("portfolio_tx.sim.publish", "publish a realistic synthetic upstream stream"),
+    "demo": ("portfolio_tx.commands.demo", "the make-run demo: stack, worker, stream, tail"),
     "verify": ("portfolio_tx.audit.verify", "recompute from the input topics, diff Redis"),
     "replay": ("portfolio_tx.audit.replay", "reprocess the input topics into another namespace"),
-    "check": ("portfolio_tx.health", "exit 0 if the worker is alive and ready, else 1"),
+    "check": ("portfolio_tx.commands.check", "exit 0 if the worker is alive and ready, else 1"),
 }
 
 
@@ -199,7 +199,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     overrides["cycle_timeout_s"] = getattr(args, "cycle_timeout", None)
     overrides["max_mark_age_s"] = getattr(args, "max_mark_age", None)
     if args.topic_prefix is not None:
-        from portfolio_tx.kafka.admin import TopicNames
+        from portfolio_tx.wire.topics import TopicNames
 
         overrides["topics"] = TopicNames.with_prefix(args.topic_prefix)
     return settings.with_overrides(**overrides)
@@ -261,14 +261,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings, options: RunOptions)
             print(f"{topic}: {'created' if topic in created else 'exists'}")
         return 0
     if args.command == "state":
-        from portfolio_tx.views import state_json, state_text
+        from portfolio_tx.commands.views import state_json, state_text
         from portfolio_tx.worker.build import connect_store
 
         document = state_json(connect_store(settings), args.session)
         print(json.dumps(document) if args.json else state_text(document))
         return 0
     if args.command == "tail":
-        from portfolio_tx.tail import follow
+        from portfolio_tx.commands.tail import follow
 
         follow(
             settings, from_beginning=args.from_beginning, limit=args.max, idle_exit=args.idle_exit
@@ -287,7 +287,7 @@ def _run_worker(settings: Settings, options: RunOptions) -> int:
     worker = build_worker(settings)
     metrics = None
     if options.metrics_port:
-        from portfolio_tx.metrics import serve_metrics
+        from portfolio_tx.worker.metrics import serve_metrics
 
         metrics = serve_metrics(worker.stats, options.metrics_port, options.metrics_host)
         log.info("metrics at %s", metrics.url)

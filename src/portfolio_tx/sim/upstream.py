@@ -46,10 +46,10 @@ from typing import NamedTuple
 
 from portfolio_tx import ledger
 from portfolio_tx.errors import ConfigError
-from portfolio_tx.events import CycleMarker, Fill, MarkPrice, PnlEvent
 from portfolio_tx.ledger import ZERO, CostBasis, D, PnlKind, PortfolioState, Side, StagedCycle
 from portfolio_tx.ledger.lots import lots_quantity
 from portfolio_tx.ledger.money import exact
+from portfolio_tx.wire.events import CycleMarker, Fill, MarkPrice, PnlEvent
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in epoch ms: the default start of the clock
 COMMIT = ledger.OutcomeKind.COMMIT.value

@@ -29,10 +29,10 @@ from typing import Any, NamedTuple, TypeVar, overload
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
-from portfolio_tx.avro_encoder import compile_encoder
 from portfolio_tx.errors import ConfigError, DecodeError, EncodeError, KafkaSetupError
-from portfolio_tx.events import Event
-from portfolio_tx.records import (
+from portfolio_tx.wire.encoder import compile_encoder
+from portfolio_tx.wire.events import Event
+from portfolio_tx.wire.records import (
     SINGLE_OBJECT_MAGIC,
     RecordType,
     full_name,

@@ -9,12 +9,12 @@ from typing import TextIO
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
 
-from portfolio_tx.codec import Codec
+from portfolio_tx.commands.views import outcome_line
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import DecodeError, KafkaSetupError
-from portfolio_tx.events import CycleOutcome
 from portfolio_tx.kafka.clients import make_consumer
-from portfolio_tx.views import outcome_line
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import CycleOutcome
 
 
 def follow(

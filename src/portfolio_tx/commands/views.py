@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portfolio_tx.events import CycleOutcome
 from portfolio_tx.ledger import canonical, money2, to_wire
 from portfolio_tx.store.port import StateStore
+from portfolio_tx.wire.events import CycleOutcome
 
 
 def state_json(store: StateStore, session_id: str) -> dict[str, Any]:

@@ -2,13 +2,12 @@
 
 The worker writes ``{ns}:heartbeat:<instance>`` every second with a short expiry: a JSON
 object saying when, how many partitions it holds, and whether it is ready (assigned and
-caught up with the marks). ``portfolio-tx check`` reads it: exit 0 when the key is fresh
-and ready, 1 otherwise, with one line saying which.
+caught up with the marks). ``portfolio-tx check`` (``commands/check.py``) reads it: exit 0
+when the key is fresh and ready, 1 otherwise, with one line saying which.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from dataclasses import dataclass
 import redis
 from redis.exceptions import RedisError
 
-from portfolio_tx.config import Settings
 from portfolio_tx.errors import StateStoreError
 
 HEARTBEAT_TTL_S = 10
@@ -62,20 +60,3 @@ def check(client: redis.Redis, key: str, *, max_age_s: float = 5.0) -> Health:
         True,
         f"alive and ready: {document['partitions']} partitions, {document['decided']} decided",
     )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--instance-id", help="the worker to check [PTX_INSTANCE_ID]")
-    parser.add_argument("--max-age", type=float, default=5.0, help="seconds (5)")
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    from portfolio_tx.worker.build import connect_store
-
-    instance = args.instance_id or settings.instance_id
-    store = connect_store(settings)
-    health = check(
-        store.client, heartbeat_key(settings.redis_namespace, instance), max_age_s=args.max_age
-    )
-    print(f"{instance}: {health.detail}")
-    return 0 if health.alive and health.ready else 1

@@ -1,4 +1,4 @@
-"""MarkFeed: reads every partition of the marks topic into a MarkTable.
+"""MarkFeed: reads every partition of the marks topic into a MarkSink (the worker's MarkTable).
 
 Not a group member: it assigns itself all partitions from the beginning (the topic is
 compacted, so that is the latest mark per symbol plus the recent history). ``catch_up``
@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Generic, Protocol, TypeVar
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -21,11 +23,10 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from portfolio_tx.codec import Codec
 from portfolio_tx.errors import DecodeError, KafkaSetupError
-from portfolio_tx.events import MarkPrice, event_problem
 from portfolio_tx.kafka.clients import located
-from portfolio_tx.worker.marks import MarkTable
+from portfolio_tx.wire.codec import Codec
+from portfolio_tx.wire.events import MarkPrice, event_problem
 
 log = logging.getLogger("portfolio_tx.marks")
 
@@ -38,8 +39,18 @@ class RejectedMark:
     reason: str
 
 
-class MarkFeed:
-    def __init__(self, consumer: Consumer, topic: str, codec: Codec, table: MarkTable) -> None:
+
+class MarkSink(Protocol):
+    """Where the feed puts each mark (``worker.mark_table.MarkTable``)."""
+
+    def add(self, symbol: str, price: Decimal, ts: int) -> None: ...
+
+
+SinkT = TypeVar("SinkT", bound=MarkSink)
+
+
+class MarkFeed(Generic[SinkT]):
+    def __init__(self, consumer: Consumer, topic: str, codec: Codec, table: SinkT) -> None:
         self._consumer = consumer
         self._topic = topic
         self._codec = codec

@@ -1,6 +1,6 @@
 """MarkTable: per symbol, the marks seen so far, answering "latest mark at or before T".
 
-Pure and in memory; the MarkFeed (``portfolio_tx.kafka.marks``) fills it from the marks
+Pure and in memory; the MarkFeed (``portfolio_tx.kafka.mark_feed``) fills it from the marks
 topic. A cycle is valued, per held symbol, with the latest mark whose timestamp is at or
 before the marker's; none → MISSING_MARK; one older than the maximum age → STALE_MARK.
 """

@@ -1,0 +1,11 @@
+"""The wire: what travels on the topics (CONTRACT §3–§4) and how it is encoded.
+
+events.py    the records as frozen value objects, and their checks
+records.py   each schema in ``schemas/*.avsc`` bound to its record class
+codec.py     Avro values on the wire (single-object encoding or Schema Registry framing)
+encoder.py   the compiled-once Avro binary encoder of the outcome record
+topics.py    the six topic names
+schemas/     a link to the repository's top-level ``schemas/`` (the one source)
+
+May import: ``ledger``, ``errors``. Nothing here does I/O.
+"""
