@@ -12,7 +12,8 @@ from portfolio_tx.ledger import DiscardReason, PortfolioState, Side
 from portfolio_tx.store.port import SessionSnapshot
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.events import CycleMarker, Fill
-from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle, SessionBook
+from portfolio_tx.worker.book import SessionBook
+from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle
 
 FILLS = ("fills", 0)
 CYCLES = ("cycles", 0)

@@ -13,7 +13,8 @@ from decimal import Decimal
 from portfolio_tx.ledger import DiscardReason, PnlKind, PortfolioState, Side
 from portfolio_tx.store.port import SessionSnapshot
 from portfolio_tx.wire.events import CycleMarker, Fill, PnlEvent
-from portfolio_tx.worker.cycles import Admission, KnownCycle, OpenCycle, SessionBook
+from portfolio_tx.worker.book import SessionBook
+from portfolio_tx.worker.cycles import Admission, KnownCycle, OpenCycle
 
 SESSION = "desk-1"
 FILLS, PNL, CYCLES = ("fills", 3), ("pnl", 3), ("cycles", 3)
@@ -131,7 +132,7 @@ def test_a_decided_cycle_is_left_behind_with_everything_before_it() -> None:
     ready = b.next_ready(never)
     assert ready is not None
     after = SessionSnapshot(PortfolioState(version=1, last_cycle=2), 2, None)
-    b.decided(ready[0], after, KnownCycle({FILLS: 10}))
+    b.settle(ready[0], after, KnownCycle({FILLS: 10}))
     assert b.cycles == {} and b.last_decided == 2 and b.snapshot is after
     assert b.add_event(fill(1, "late"), FILLS, 20) is Admission.DECIDED
     assert b.add_event(fill(2, "late"), FILLS, 21) is Admission.DECIDED

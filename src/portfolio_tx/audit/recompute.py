@@ -22,7 +22,7 @@ from portfolio_tx.kafka.mark_feed import MarkFeed
 from portfolio_tx.store.port import StateStore
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.events import CycleOutcome
-from portfolio_tx.worker.cycles import SessionBook
+from portfolio_tx.worker.book import SessionBook
 from portfolio_tx.worker.decide import Verdict
 from portfolio_tx.worker.desk import CycleDesk
 from portfolio_tx.worker.mark_table import MarkTable

@@ -37,7 +37,7 @@ from portfolio_tx.kafka.clients import kafka_error
 from portfolio_tx.kafka.transactional import TransactionalProducer
 from portfolio_tx.ledger import Decision
 from portfolio_tx.store.port import Applied, StateStore, WriteQueue
-from portfolio_tx.worker.cycles import SessionBook
+from portfolio_tx.worker.book import SessionBook
 from portfolio_tx.worker.decide import Verdict
 from portfolio_tx.worker.heads import Head, PublishedHeads, head_header
 from portfolio_tx.worker.stats import WorkerStats

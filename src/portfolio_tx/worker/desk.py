@@ -18,13 +18,8 @@ from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.store.port import StateStore
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.events import inline_event_ids
-from portfolio_tx.worker.cycles import (
-    CycleLimits,
-    KnownCycle,
-    OpenCycle,
-    SessionBook,
-    TopicPartition,
-)
+from portfolio_tx.worker.book import SessionBook
+from portfolio_tx.worker.cycles import CycleLimits, KnownCycle, OpenCycle, TopicPartition
 from portfolio_tx.worker.decide import BatchWriter, Decider, Verdict
 from portfolio_tx.worker.intake import Intake, RawDeadLetter, SnapshotCheck
 from portfolio_tx.worker.mark_table import MarkTable
@@ -172,7 +167,7 @@ class CycleDesk:
                     dict(cycle.read_through),
                     frozenset(ids) if inline_event_ids(ids) else frozenset(),
                 )
-                book.decided(cycle, verdict.snapshot, known)
+                book.settle(cycle, verdict.snapshot, known)
                 handled += 1
             if not book.has_marked_cycle():
                 self.intake.marked.discard(session_id)

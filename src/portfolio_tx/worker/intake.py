@@ -33,7 +33,8 @@ from portfolio_tx.wire.events import (
     event_problem,
 )
 from portfolio_tx.wire.topics import TopicNames
-from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle, OpenCycle, SessionBook
+from portfolio_tx.worker.book import SessionBook
+from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle, OpenCycle
 from portfolio_tx.worker.stats import WorkerStats
 
 log = logging.getLogger("portfolio_tx.worker")

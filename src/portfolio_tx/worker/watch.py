@@ -3,15 +3,19 @@ open cycles, consumer lag, the heartbeat, and which input partitions are read to
 
 from __future__ import annotations
 
+import logging
 import time
 
 import redis
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Message
 from redis.exceptions import RedisError
 
+from portfolio_tx.errors import WorkerFatalError
 from portfolio_tx.worker.cycles import TopicPartition
 from portfolio_tx.worker.health import beat
 from portfolio_tx.worker.stats import WorkerStats, record_consumer_lag
+
+log = logging.getLogger("portfolio_tx.worker")
 
 
 def read_to_end(consumer: Consumer, topics: tuple[str, ...]) -> set[TopicPartition]:
@@ -56,3 +60,16 @@ def record_gauges(
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+def consumer_error(message: Message, stats: WorkerStats) -> bool:
+    """True when ``message`` is a consumer error, counted and logged (no record to route);
+    WorkerFatalError when librdkafka says the consumer cannot go on."""
+    error = message.error()
+    if error is None:
+        return False
+    if error.fatal():
+        raise WorkerFatalError(f"fatal consumer error: {error}")
+    stats.record_kafka_error(error.name())
+    log.warning("consumer error: %s", error)
+    return True
