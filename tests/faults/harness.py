@@ -29,8 +29,9 @@ from portfolio_tx.audit.verify import committed_outcomes
 from portfolio_tx.config import Settings
 from portfolio_tx.kafka.admin import create_topics
 from portfolio_tx.kafka.publisher import Publisher
+from portfolio_tx.sim.oracle import Fault
 from portfolio_tx.sim.publish import publish
-from portfolio_tx.sim.upstream import Fault, SimConfig, Upstream, generate
+from portfolio_tx.sim.upstream import SimConfig, Upstream, generate
 from portfolio_tx.store import RedisStateStore
 from portfolio_tx.store.memory import MemoryStateStore
 from portfolio_tx.wire.events import CycleOutcome

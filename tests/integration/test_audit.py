@@ -9,8 +9,9 @@ from pipeline import Pipeline
 from test_worker_worked_example import S, publish_worked_example
 
 from portfolio_tx.audit.verify import verify
+from portfolio_tx.sim.oracle import Fault
 from portfolio_tx.sim.publish import publish
-from portfolio_tx.sim.upstream import Fault, SimConfig, Upstream, generate
+from portfolio_tx.sim.upstream import SimConfig, Upstream, generate
 from portfolio_tx.store import RedisStateStore
 
 

@@ -8,8 +8,9 @@ from collections import Counter
 
 from pipeline import Pipeline
 
+from portfolio_tx.sim.oracle import COMMIT, Fault
 from portfolio_tx.sim.publish import publish, state_differences
-from portfolio_tx.sim.upstream import COMMIT, Fault, SimConfig, generate
+from portfolio_tx.sim.upstream import SimConfig, generate
 
 DLQ_HEADERS = {"source.topic", "source.partition", "source.offset", "error"}
 
@@ -40,7 +41,7 @@ def test_the_worker_decides_a_simulated_stream_exactly_as_the_simulator_expects(
     assert len(dead) == stats.dead_lettered
     assert upstream.check(seen, len(dead)) == []
     # exactly one outcome per published cycle, and the one planned for it (an extra-fill
-    # cycle may be decided before its extra fill arrives: see portfolio_tx.sim.upstream)
+    # cycle may be decided before its extra fill arrives: see portfolio_tx.sim.oracle)
     per_cycle = Counter((o.session_id, o.cycle_id) for o in outcomes)
     assert per_cycle == Counter((c.session_id, c.cycle_id) for c in upstream.cycles)
     given = {(o.session_id, o.cycle_id): o.reason or COMMIT for o in outcomes}

@@ -23,8 +23,9 @@ from portfolio_tx.ledger import (
 )
 from portfolio_tx.ledger import DiscardReason as Reason
 from portfolio_tx.ledger.validation import reconciles
+from portfolio_tx.sim.oracle import COMMIT, Fault
 from portfolio_tx.sim.publish import state_differences
-from portfolio_tx.sim.upstream import COMMIT, Fault, Planned, SimConfig, Upstream, generate
+from portfolio_tx.sim.upstream import Planned, SimConfig, Upstream, generate
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.events import CycleMarker, Fill, MarkPrice, PnlEvent, event_problem
 

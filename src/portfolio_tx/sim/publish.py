@@ -24,7 +24,8 @@ from portfolio_tx.errors import ConfigError
 from portfolio_tx.kafka.admin import check_copartitioned
 from portfolio_tx.kafka.publisher import Publisher
 from portfolio_tx.ledger import PortfolioState
-from portfolio_tx.sim.upstream import COMMIT, Fault, Planned, SimConfig, Upstream, generate
+from portfolio_tx.sim.oracle import COMMIT, Fault
+from portfolio_tx.sim.upstream import Planned, SimConfig, Upstream, generate
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.topics import TopicNames
 
