@@ -10,7 +10,6 @@ from confluent_kafka import Producer
 from pipeline import Pipeline
 from test_worker_worked_example import S, publish_worked_example
 
-from portfolio_tx.kafka.clients import make_consumer, marks_consumer_config
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.wire.events import CycleOutcome
 from portfolio_tx.worker.heads import HEAD_HEADER, Head, head_from_headers
@@ -42,9 +41,7 @@ def test_heads_come_from_the_headers_and_agree_with_the_records(pipeline: Pipeli
     producer.produce(topic, key=other.encode(), value=pipeline.codec.encode(older, topic),
                      partition=partition)
     assert producer.flush(30) == 0
-    log = CommitLog(
-        make_consumer(marks_consumer_config(pipeline.settings)), topic, pipeline.codec, wait_s=30
-    )
+    log = CommitLog.open(pipeline.settings, "test-heads", wait_s=30)
     try:
         heads = read_heads(log, partition)
     finally:

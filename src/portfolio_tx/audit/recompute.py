@@ -10,14 +10,13 @@ published anywhere.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from portfolio_tx.config import Settings
-from portfolio_tx.kafka.clients import located, make_consumer
+from portfolio_tx.kafka.clients import located, make_reader
 from portfolio_tx.kafka.mark_feed import MarkFeed
 from portfolio_tx.store.port import StateStore
 from portfolio_tx.wire.codec import Codec
@@ -41,18 +40,6 @@ class Recomputed:
     sessions: set[str] = field(default_factory=set)
     records: int = 0
     stats: WorkerStats = field(default_factory=WorkerStats)
-
-
-def _reader(settings: Settings) -> Consumer:
-    return make_consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"portfolio-tx-audit-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
 
 
 def _read_to_end(consumer: Consumer, starts: list[TopicPartition]) -> list[Message]:
@@ -90,10 +77,10 @@ def recompute(
     topics = settings.topics
     result = Recomputed()
     table = MarkTable(retention_ms=2**62)
-    marks = MarkFeed(_reader(settings), topics.marks, codec, table)
+    marks = MarkFeed(make_reader(settings, "audit-marks"), topics.marks, codec, table)
     marks.start()
     marks.close()
-    reader = _reader(settings)
+    reader = make_reader(settings, "audit")
     try:
         metadata = reader.list_topics(topics.cycles, timeout=10)
         partitions = sorted(metadata.topics[topics.cycles].partitions)

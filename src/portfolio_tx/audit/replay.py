@@ -22,7 +22,7 @@ from portfolio_tx.audit.recompute import StartOffsets, recompute
 from portfolio_tx.audit.verify import committed_outcomes
 from portfolio_tx.config import Settings, parse_cost_basis, parse_epsilon
 from portfolio_tx.errors import ConfigError
-from portfolio_tx.kafka.clients import make_consumer
+from portfolio_tx.kafka.clients import make_reader
 from portfolio_tx.ledger import PortfolioState
 from portfolio_tx.store import RedisStateStore
 from portfolio_tx.wire.events import state_from_outcome
@@ -132,9 +132,7 @@ def _start_offsets(
         return {(t, p): o for t in topics for p, o in from_offsets.items()}
     if from_timestamp is None:
         return None
-    consumer = make_consumer(
-        {"bootstrap.servers": settings.bootstrap_servers, "group.id": "portfolio-tx-replay"}
-    )
+    consumer = make_reader(settings, "replay")
     try:
         wanted = [
             TopicPartition(t, p, from_timestamp)
@@ -149,13 +147,7 @@ def _start_offsets(
 
 def _start_time(settings: Settings, start: StartOffsets) -> int:
     """The earliest Kafka timestamp among the records at the start offsets."""
-    consumer = make_consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": "portfolio-tx-replay",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = make_reader(settings, "replay")
     earliest = sys.maxsize
     try:
         for (topic, partition), offset in start.items():

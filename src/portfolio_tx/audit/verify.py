@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
-
 from portfolio_tx.audit.progress import ProgressBar
 from portfolio_tx.audit.recompute import recompute
 from portfolio_tx.config import Settings
-from portfolio_tx.errors import DecodeError
-from portfolio_tx.kafka.clients import make_consumer
+from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.ledger import PortfolioState, canonical
 from portfolio_tx.store.memory import MemoryStateStore
 from portfolio_tx.store.port import SessionSnapshot, StateStore
-from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.events import CycleOutcome
 from portfolio_tx.worker.build import connect_store
 
@@ -72,38 +67,11 @@ def verify(
 
 def committed_outcomes(settings: Settings) -> Iterator[CycleOutcome]:
     """Every outcome on the commit topic as a read_committed reader sees it."""
-    topic = settings.topics.commits
-    codec = Codec(settings.schema_registry_url)
-    consumer = make_consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"portfolio-tx-verify-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
+    log = CommitLog.open(settings, "verify")
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        pending = set(partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        while pending:
-            for message in consumer.consume(1000, timeout=0.5):
-                if message.error() is not None:
-                    pending.discard(message.partition())
-                    continue
-                try:
-                    yield codec.decode(
-                        message.value(),
-                        topic=topic,
-                        partition=message.partition(),
-                        offset=message.offset(),
-                        expected=CycleOutcome,
-                    )
-                except DecodeError:
-                    continue
+        yield from log.outcomes()
     finally:
-        consumer.close()
+        log.close()
 
 
 def _fields(snapshot: SessionSnapshot) -> dict[str, str]:

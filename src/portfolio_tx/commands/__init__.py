@@ -5,7 +5,7 @@ flags.py   the operational flags shared by commands (log level and format, metri
 check.py   ``check``: the worker's heartbeat, exit 0 when alive and ready
 tail.py    ``tail``: one line per outcome on the commit topic
 views.py   read-side renderings of a session's state and of outcomes (``state``, ``tail``)
-demo.py    ``demo`` (what ``make run`` runs): stack, worker, stream, tail, report
+demo/      ``demo`` (what ``make run`` runs): its run, subprocesses, readers, report
 
 The commands whose logic lives in a package of its own are dispatched there:
 ``simulate`` (``sim.publish``), ``verify`` and ``replay`` (``audit``), ``dashboard``.

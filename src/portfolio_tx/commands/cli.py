@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands whose module brings its own flags: add_arguments(parser) and run(args, settings).
 _COMMAND_MODULES = {
     "simulate": ("portfolio_tx.sim.publish", "publish a realistic synthetic upstream stream"),
-    "demo": ("portfolio_tx.commands.demo", "the make-run demo: stack, worker, stream, tail"),
+    "demo": ("portfolio_tx.commands.demo.main", "the make-run demo: stack, worker, stream, tail"),
     "verify": ("portfolio_tx.audit.verify", "recompute from the input topics, diff Redis"),
     "replay": ("portfolio_tx.audit.replay", "reprocess the input topics into another namespace"),
     "check": ("portfolio_tx.commands.check", "exit 0 if the worker is alive and ready, else 1"),

@@ -14,23 +14,20 @@ import asyncio
 import contextlib
 import logging
 import threading
-import uuid
 from dataclasses import dataclass, field
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING
 
 from portfolio_tx.config import Settings
 from portfolio_tx.dashboard.board import Board, Json
 from portfolio_tx.errors import DecodeError, KafkaSetupError
-from portfolio_tx.kafka.clients import make_consumer
+from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.logs import LIBRDKAFKA_LOGGER
-from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.events import CycleOutcome
 
 log = logging.getLogger("portfolio_tx.dashboard")
 
 SUBSCRIBER_BUFFER = 1000  # events a slow browser may lag behind before it is dropped
-_METADATA_TIMEOUT_S = 10.0
 
 
 @dataclass(eq=False, slots=True)
@@ -118,24 +115,13 @@ class CommitFeed:
     """Follows the commit topic into a Desk on a daemon thread."""
 
     def __init__(self, settings: Settings, desk: Desk) -> None:
-        self._where = settings.bootstrap_servers
         self._client_log = _ClientLog()
-        self._topic = settings.topics.commits
         self._desk = desk
-        self._codec = Codec(settings.schema_registry_url)
-        self._consumer: Consumer = make_consumer(
-            {
-                "bootstrap.servers": settings.bootstrap_servers,
-                "group.id": f"portfolio-tx-dashboard-{uuid.uuid4().hex[:8]}",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "logger": self._client_log,
-            }
-        )
+        self._log = CommitLog.open(settings, "dashboard", logger=self._client_log)
         self._closed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="commit-feed", daemon=True)
+        self._partitions: list[int] = []
         self.applied = 0
 
     def start(self) -> None:
@@ -144,48 +130,24 @@ class CommitFeed:
         Raises KafkaSetupError (broker unreachable, topic missing) with the fix.
         """
         try:
-            metadata = self._consumer.list_topics(self._topic, timeout=_METADATA_TIMEOUT_S)
-        except KafkaException as exc:
+            self._partitions = self._log.partitions()
+        except KafkaSetupError:
             self._client_log.muted = True
             self.close()
-            raise KafkaSetupError(
-                f"cannot reach Kafka at {self._where} ({exc.args[0].str() if exc.args else exc})"
-                " — is the broker running? set KAFKA_BOOTSTRAP_SERVERS"
-            ) from exc
-        found = metadata.topics.get(self._topic)
-        if found is None or found.error is not None or not found.partitions:
-            self._client_log.muted = True
-            self.close()
-            raise KafkaSetupError(
-                f"topic {self._topic} does not exist — run portfolio-tx topics create "
-                "(and check PTX_TOPIC_PREFIX / PTX_TOPIC_COMMITS)"
-            )
-        self._consumer.assign(
-            [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in sorted(found.partitions)]
-        )
-        log.info("following %s (%d partitions)", self._topic, len(found.partitions))
+            raise
+        log.info("following %s (%d partitions)", self._log.topic, len(self._partitions))
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            for message in self._consumer.consume(500, timeout=0.2):
-                error = message.error()
-                if error is not None:
-                    log.warning("commit topic: %s", error)
-                    continue
-                try:
-                    outcome = self._codec.decode(
-                        message.value(),
-                        topic=self._topic,
-                        partition=message.partition(),
-                        offset=message.offset(),
-                        expected=CycleOutcome,
-                    )
-                except DecodeError as exc:
-                    log.warning("skipping a record: %s", exc)
-                    continue
-                if self._desk.apply(outcome) is not None:
-                    self.applied += 1
+        for read in self._log.follow([(p, OFFSET_BEGINNING) for p in self._partitions]):
+            if self._stop.is_set():
+                return
+            if read is None:
+                continue
+            if isinstance(read, DecodeError):
+                log.warning("skipping a record: %s", read)
+            elif self._desk.apply(read) is not None:
+                self.applied += 1
 
     def close(self) -> None:
         """Stop the thread and close the consumer (idempotent)."""
@@ -195,4 +157,4 @@ class CommitFeed:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self._consumer.close()
+        self._log.close()

@@ -1,10 +1,15 @@
-"""Thin confluent-kafka construction: the configs the worker's guarantees rest on.
+"""Thin confluent-kafka construction: every client the project makes is configured here.
 
+common    what every client shares (the bootstrap servers; the one place site-wide client
+          settings join)
 consumer  one group over fills, pnl and cycles; range assignment keeps partition p of
           every co-partitioned topic on one member; read_committed; no auto commit
           (offsets travel inside the producer's transaction)
 producer  transactional, stable transactional.id per worker instance, short
           transaction.timeout.ms, Java-compatible murmur2 partitioner
+reader    every other consumer (marks, the commit topic, the dead-letter topic, replay's
+          input): group-less by manual assignment, read_committed, reports each
+          partition's end
 """
 
 from __future__ import annotations
@@ -23,9 +28,14 @@ from portfolio_tx.errors import KafkaSetupError
 _LIBRDKAFKA_LOG = logging.getLogger("portfolio_tx.librdkafka")
 
 
+def common_config(settings: Settings) -> dict[str, Any]:
+    """What every client of the project shares."""
+    return {"bootstrap.servers": settings.bootstrap_servers}
+
+
 def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.bootstrap_servers,
+        **common_config(settings),
         "group.id": settings.group_id,
         "partition.assignment.strategy": "range",
         "isolation.level": "read_committed",
@@ -48,7 +58,7 @@ def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.bootstrap_servers,
+        **common_config(settings),
         "transactional.id": settings.transactional_id,
         "transaction.timeout.ms": settings.transaction_timeout_ms,
         "enable.idempotence": True,
@@ -61,20 +71,26 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     }
 
 
-def marks_consumer_config(settings: Settings) -> dict[str, Any]:
-    """A group-less reader (manual assignment; the group id is never joined or committed)."""
+def reader_config(settings: Settings, purpose: str, **extra: Any) -> dict[str, Any]:
+    """A reader's config: ``purpose`` names it in its group id and client id (the group is
+    never joined or committed: readers assign partitions by hand)."""
     return {
-        "bootstrap.servers": settings.bootstrap_servers,
-        "group.id": f"{settings.group_id}-marks-{uuid.uuid4().hex[:8]}",
+        **common_config(settings),
+        "group.id": f"{settings.group_id}-{purpose}-{uuid.uuid4().hex[:8]}",
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "enable.partition.eof": True,
-        "fetch.wait.max.ms": 20,
-        "client.id": f"portfolio-tx-marks-{settings.instance_id}",
+        "client.id": f"portfolio-tx-{purpose}-{settings.instance_id}",
         "logger": _LIBRDKAFKA_LOG,
+        **extra,
     }
+
+
+def make_reader(settings: Settings, purpose: str, **extra: Any) -> Consumer:
+    """A read_committed reader (see ``reader_config``). Raises KafkaSetupError."""
+    return make_consumer(reader_config(settings, purpose, **extra))
 
 
 def plain_producer_config(bootstrap_servers: str, **extra: Any) -> dict[str, Any]:

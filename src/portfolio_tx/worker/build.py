@@ -13,7 +13,7 @@ from portfolio_tx.kafka.clients import (
     consumer_config,
     make_consumer,
     make_producer,
-    marks_consumer_config,
+    make_reader,
     producer_config,
 )
 from portfolio_tx.kafka.commitlog import CommitLog
@@ -23,6 +23,9 @@ from portfolio_tx.wire.codec import Codec
 from portfolio_tx.worker.loop import Worker
 from portfolio_tx.worker.mark_table import MarkTable
 from portfolio_tx.worker.stats import WorkerStats
+
+# the worker's readers wait on the broker briefly: they run between the worker's polls
+_SHORT_FETCH = {"fetch.wait.max.ms": 20}
 
 
 def connect_store(settings: Settings) -> RedisStateStore:
@@ -53,16 +56,17 @@ def build_worker(
     store = store if store is not None else connect_store(settings)
     codec = Codec(settings.schema_registry_url)
     marks = MarkFeed(
-        make_consumer(marks_consumer_config(settings)),
+        make_reader(settings, "marks", **_SHORT_FETCH),
         settings.topics.marks,
         codec,
         MarkTable(retention_ms=max(int(settings.max_mark_age_s * 4000), 3_600_000)),
     )
-    commit_log = CommitLog(
-        make_consumer(marks_consumer_config(settings)),
-        settings.topics.commits,
-        codec,
+    commit_log = CommitLog.open(
+        settings,
+        "commit-log",
+        codec=codec,
         wait_s=settings.transaction_timeout_ms / 1000 + 15,
+        **_SHORT_FETCH,
     )
     return Worker(
         settings,

@@ -50,10 +50,9 @@ def read_heads(commit_log: CommitLog, partition: int) -> dict[str, Head]:
         if head is not None and key is not None:
             session_id = key.decode(errors="replace")
         else:  # an outcome without the header: an older writer's
-            decoded = commit_log.decode(message)
-            if decoded is None:
+            outcome = commit_log.decode(message)
+            if outcome is None:
                 continue
-            outcome = decoded[1]
             session_id, head = outcome.session_id, Head(outcome.cycle_id, outcome.version)
         current = heads.get(session_id)
         if current is None or head.cycle_id > current.cycle_id:
