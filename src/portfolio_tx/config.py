@@ -20,6 +20,9 @@ Every variable, its default and its meaning (the README's configuration table mi
     PTX_MAX_OPEN_CYCLES       64                          open cycles one session may hold
     PTX_MAX_BUFFERED_MB       256                         buffered events per worker, MiB
     PTX_OPEN_CYCLE_TIMEOUT    300                         seconds an unmarked cycle may stay open
+
+plus the connection security variables (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*,
+KAFKA_CONFIG_FILE, REDIS_USERNAME, REDIS_PASSWORD[_FILE], REDIS_SSL_*): see ``security``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ from typing import Any
 
 from portfolio_tx.errors import ConfigError
 from portfolio_tx.ledger import CostBasis, D
+from portfolio_tx.security import (
+    KafkaSecurity,
+    RedisSecurity,
+    kafka_security_from_env,
+    redis_security_from_env,
+)
 from portfolio_tx.wire.topics import TopicNames
 
 _TOPIC_FIELDS = ("fills", "pnl", "cycles", "marks", "commits", "deadletter")
@@ -60,6 +69,8 @@ class Settings:
     max_open_cycles: int = 64  # per session; past it a new cycle is TOO_LARGE
     max_buffered_mb: float = 256.0  # per worker; at it the busiest partitions are paused
     open_cycle_timeout_s: float = 300.0  # record time an unmarked cycle may stay open
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    redis_security: RedisSecurity = field(default_factory=RedisSecurity)
 
     @property
     def transactional_id(self) -> str:
@@ -166,5 +177,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         group_id=env.get("PTX_GROUP_ID") or defaults.group_id,
         instance_id=env.get("PTX_INSTANCE_ID") or defaults.instance_id,
         redis_namespace=env.get("PTX_REDIS_NAMESPACE") or defaults.redis_namespace,
+        kafka_security=kafka_security_from_env(env),
+        redis_security=redis_security_from_env(env),
         **typed,
     )

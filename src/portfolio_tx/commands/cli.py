@@ -254,9 +254,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, options: RunOptions)
     if args.command == "topics":
         from portfolio_tx.kafka.admin import create_topics
 
-        created = create_topics(
-            settings.bootstrap_servers, settings.topics, args.partitions, args.marks_partitions
-        )
+        created = create_topics(settings, settings.topics, args.partitions, args.marks_partitions)
         for topic in settings.topics.all():
             print(f"{topic}: {'created' if topic in created else 'exists'}")
         return 0

@@ -22,7 +22,10 @@ from confluent_kafka.admin import AdminClient
 # confluent_kafka.admin re-exports NewTopic without marking it public for type checkers
 from confluent_kafka.cimpl import NewTopic
 
+from portfolio_tx.config import Settings
 from portfolio_tx.errors import ConfigError, KafkaSetupError
+from portfolio_tx.kafka.clients import LIBRDKAFKA_LOG, as_settings, common_config, describe_target
+from portfolio_tx.kafka.refusals import refusal
 from portfolio_tx.wire.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -44,26 +47,43 @@ def topic_configs(names: TopicNames) -> Mapping[str, Mapping[str, str]]:
     }
 
 
-def admin_client(bootstrap_servers: str) -> AdminClient:
-    """An AdminClient whose librdkafka log goes to Python logging, not stderr."""
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "logger": log}
-    return AdminClient(config)
+def admin_client(target: Settings | str) -> AdminClient:
+    """An AdminClient with the common config (``target``: settings, or a bare bootstrap
+    string for a plaintext cluster) whose librdkafka log goes to Python logging."""
+    config: dict[str, Any] = {**common_config(as_settings(target)), "logger": LIBRDKAFKA_LOG}
+    try:
+        return AdminClient(config)
+    except KafkaException as exc:
+        raise KafkaSetupError(f"cannot create a Kafka admin client: {_reason(exc)}") from exc
 
 
-def _admin(admin_or_bootstrap: AdminClient | str) -> tuple[AdminClient, str]:
-    if isinstance(admin_or_bootstrap, str):
-        return admin_client(admin_or_bootstrap), admin_or_bootstrap
-    return admin_or_bootstrap, "the configured bootstrap servers"
+Target = AdminClient | Settings | str
+
+
+def _admin(target: Target) -> tuple[AdminClient, str]:
+    if isinstance(target, AdminClient):
+        return target, "the configured bootstrap servers"
+    settings = as_settings(target)
+    return admin_client(settings), describe_target(settings)
 
 
 def _metadata(admin: AdminClient, where: str, timeout: float) -> Any:
-    try:
-        return admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise KafkaSetupError(
-            f"cannot reach Kafka at {where} ({_reason(exc)}) — is the broker running? "
-            "set KAFKA_BOOTSTRAP_SERVERS"
-        ) from exc
+    """The cluster's metadata, asked in short attempts: between them the error callback is
+    served, so a refused login or an untrusted certificate is its own one-line error within
+    about a second instead of a "transport failure" after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        attempt = max(0.1, min(1.0, deadline - time.monotonic()))
+        try:
+            return admin.list_topics(timeout=attempt)
+        except KafkaException as exc:
+            admin.poll(0)  # serves the error callback: a security refusal raises here
+            if time.monotonic() < deadline:
+                continue
+            raise KafkaSetupError(
+                f"cannot reach Kafka at {where} ({_reason(exc)}) — is the broker running? "
+                "set KAFKA_BOOTSTRAP_SERVERS"
+            ) from exc
 
 
 def _reason(exc: KafkaException) -> str:
@@ -77,17 +97,26 @@ def _code(exc: KafkaException) -> int | None:
 
 
 def _partition_counts(metadata: Any, topics: tuple[str, ...]) -> dict[str, int | None]:
-    """Partition count per topic; None for a topic the cluster does not have."""
+    """Partition count per topic; None for a topic the cluster does not have. A topic the
+    principal may not describe is a KafkaSetupError naming it (not "missing")."""
     counts: dict[str, int | None] = {}
     for topic in topics:
         found = metadata.topics.get(topic)
+        if (
+            found is not None
+            and found.error is not None
+            and (found.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED)
+        ):
+            raise KafkaSetupError(
+                f"not authorised to describe topic {topic}: the principal needs a DESCRIBE ACL"
+            )
         ok = found is not None and found.error is None
         counts[topic] = len(found.partitions) if ok else None
     return counts
 
 
 def create_topics(
-    admin_or_bootstrap: AdminClient | str,
+    admin_or_bootstrap: Target,
     names: TopicNames,
     partitions: int,
     marks_partitions: int | None = None,
@@ -132,6 +161,8 @@ def create_topics(
             except KafkaException as exc:
                 if _code(exc) == KafkaError.TOPIC_ALREADY_EXISTS:
                     continue  # another process created it meanwhile
+                if (denied := refusal(exc.args[0], where, topic)) is not None:
+                    raise denied from exc
                 raise KafkaSetupError(f"cannot create topic {topic}: {_reason(exc)}") from exc
             except TimeoutError as exc:
                 raise KafkaSetupError(
@@ -165,7 +196,7 @@ def _wait_for_leaders(
 
 
 def check_copartitioned(
-    bootstrap_or_admin: AdminClient | str,
+    bootstrap_or_admin: Target,
     names: TopicNames,
     *,
     timeout: float = DEFAULT_TIMEOUT_S,
@@ -195,7 +226,7 @@ def check_copartitioned(
 
 
 def partition_count(
-    bootstrap_or_admin: AdminClient | str, topic: str, *, timeout: float = DEFAULT_TIMEOUT_S
+    bootstrap_or_admin: Target, topic: str, *, timeout: float = DEFAULT_TIMEOUT_S
 ) -> int:
     """How many partitions ``topic`` has; ``KafkaSetupError`` when it does not exist."""
     admin, where = _admin(bootstrap_or_admin)

@@ -1,7 +1,8 @@
 """Thin confluent-kafka construction: every client the project makes is configured here.
 
-common    what every client shares (the bootstrap servers; the one place site-wide client
-          settings join)
+common    what every client shares: the bootstrap servers and the connection security
+          (``security.KafkaSecurity``: protocol, SASL, TLS files, the properties file); the
+          one place site-wide client settings join. A client.id never carries a secret.
 consumer  one group over fills, pnl and cycles; range assignment keeps partition p of
           every co-partitioned topic on one member; read_committed; no auto commit
           (offsets travel inside the producer's transaction)
@@ -22,15 +23,32 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import KafkaSetupError
+from portfolio_tx.kafka.refusals import error_callback
 
 # librdkafka's own log lines go through Python logging (so --log-format json holds); only
 # for polled clients: an unpolled client would queue them.
-_LIBRDKAFKA_LOG = logging.getLogger("portfolio_tx.librdkafka")
+LIBRDKAFKA_LOG = logging.getLogger("portfolio_tx.librdkafka")
 
 
 def common_config(settings: Settings) -> dict[str, Any]:
-    """What every client of the project shares."""
-    return {"bootstrap.servers": settings.bootstrap_servers}
+    """What every client of the project shares (admin, consumers, producers)."""
+    return {
+        **settings.kafka_security.client_config(),
+        "bootstrap.servers": settings.bootstrap_servers,
+        "error_cb": error_callback(describe_target(settings)),
+    }
+
+
+def describe_target(settings: Settings) -> str:
+    """Where and as whom the clients connect, for messages: never a secret."""
+    security = settings.kafka_security
+    who = f" as {security.username}" if security.username else ""
+    return f"{settings.bootstrap_servers} ({security.protocol.value}{who})"
+
+
+def as_settings(target: Settings | str) -> Settings:
+    """``target``, or plain settings for a bare bootstrap string (tests, tools)."""
+    return target if isinstance(target, Settings) else Settings(bootstrap_servers=target)
 
 
 def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
@@ -51,7 +69,7 @@ def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         # flood prefetched ahead delays every other partition (and 64 MiB is RSS)
         "queued.max.messages.kbytes": 2_048,
         "client.id": f"portfolio-tx-{settings.instance_id}",
-        "logger": _LIBRDKAFKA_LOG,
+        "logger": LIBRDKAFKA_LOG,
         **extra,
     }
 
@@ -83,7 +101,7 @@ def reader_config(settings: Settings, purpose: str, **extra: Any) -> dict[str, A
         "auto.offset.reset": "earliest",
         "enable.partition.eof": True,
         "client.id": f"portfolio-tx-{purpose}-{settings.instance_id}",
-        "logger": _LIBRDKAFKA_LOG,
+        "logger": LIBRDKAFKA_LOG,
         **extra,
     }
 
@@ -93,10 +111,10 @@ def make_reader(settings: Settings, purpose: str, **extra: Any) -> Consumer:
     return make_consumer(reader_config(settings, purpose, **extra))
 
 
-def plain_producer_config(bootstrap_servers: str, **extra: Any) -> dict[str, Any]:
+def plain_producer_config(settings: Settings | str, **extra: Any) -> dict[str, Any]:
     """For upstream simulators and tests: idempotent, murmur2, not transactional."""
     return {
-        "bootstrap.servers": bootstrap_servers,
+        **common_config(as_settings(settings)),
         "enable.idempotence": True,
         "partitioner": "murmur2_random",
         "linger.ms": 5,

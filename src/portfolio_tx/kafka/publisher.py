@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from portfolio_tx.config import Settings
 from portfolio_tx.errors import KafkaSetupError
-from portfolio_tx.kafka.clients import make_producer, plain_producer_config
+from portfolio_tx.kafka.clients import (
+    as_settings,
+    describe_target,
+    make_producer,
+    plain_producer_config,
+)
+from portfolio_tx.kafka.refusals import refusal
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.events import CycleMarker, Fill, MarkPrice, PnlEvent
 from portfolio_tx.wire.topics import TopicNames
@@ -21,15 +28,21 @@ from portfolio_tx.wire.topics import TopicNames
 class Publisher:
     def __init__(
         self,
-        bootstrap_servers: str,
+        settings: Settings | str,
         topics: TopicNames,
         codec: Codec | None = None,
         **config: Any,
     ) -> None:
         self.topics = topics
         self.codec = codec or Codec()
-        self._producer: Producer = make_producer(plain_producer_config(bootstrap_servers, **config))
+        self._producer: Producer = make_producer(plain_producer_config(settings, **config))
+        self._where = describe_target(as_settings(settings))
+        self._refused: KafkaSetupError | None = None
         self.sent = 0
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None and self._refused is None:
+            self._refused = refusal(error, self._where, message.topic())
 
     def publish(self, record: Fill | PnlEvent | CycleMarker | MarkPrice) -> None:
         if isinstance(record, Fill):
@@ -50,7 +63,10 @@ class Publisher:
         while True:
             try:
                 self._producer.produce(
-                    topic, key=None if key is None else key.encode(), value=value
+                    topic,
+                    key=None if key is None else key.encode(),
+                    value=value,
+                    on_delivery=self._delivered,
                 )
                 break
             except BufferError:
@@ -60,6 +76,8 @@ class Publisher:
 
     def flush(self, timeout: float = 30.0) -> None:
         remaining = self._producer.flush(timeout)
+        if self._refused is not None:
+            raise self._refused
         if remaining:
             raise KafkaSetupError(f"{remaining} records not delivered within {timeout:g}s")
 

@@ -205,10 +205,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.rate < 0:
         raise ConfigError(f"--rate {args.rate} must not be negative")
     config = config_from(args, settings)
-    check_copartitioned(settings.bootstrap_servers, settings.topics)
-    publisher = Publisher(
-        settings.bootstrap_servers, settings.topics, Codec(settings.schema_registry_url)
-    )
+    check_copartitioned(settings, settings.topics)
+    publisher = Publisher(settings, settings.topics, Codec(settings.schema_registry_url))
     upstream = generate(config)
     try:
         sent = publish(upstream, publisher, settings.topics, rate=args.rate)

@@ -37,6 +37,7 @@ from redis.typing import EncodableT, FieldT
 
 from portfolio_tx.errors import ConcurrentModificationError, StateLostError, StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
+from portfolio_tx.security import redacted_url
 from portfolio_tx.store.document import dump_state, load_state
 from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script, chunks
 from portfolio_tx.store.port import (
@@ -67,12 +68,15 @@ class RedisStateStore:
         self._outcome_window = outcome_window
 
     @classmethod
-    def from_url(cls, url: str, *, namespace: str = "ptx") -> RedisStateStore:
-        """Connect to ``url`` (``redis://host:port/db``); raises StateStoreError if malformed."""
+    def from_url(cls, url: str, *, namespace: str = "ptx", **connection: Any) -> RedisStateStore:
+        """Connect to ``url`` (``redis://host:port/db``, ``rediss://`` for TLS, credentials
+        in the URL or in ``connection``: redis-py's ``username``, ``password``,
+        ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``); StateStoreError if malformed
+        (the message never quotes a password)."""
         try:
-            client = redis.Redis.from_url(url)
-        except (ValueError, RedisError) as exc:
-            raise StateStoreError(f"bad Redis URL {url!r}: {exc}") from exc
+            client = redis.Redis.from_url(url, **connection)
+        except (ValueError, TypeError, RedisError) as exc:
+            raise StateStoreError(f"bad Redis URL {redacted_url(url)!r}: {exc}") from exc
         return cls(client, namespace=namespace)
 
     @property

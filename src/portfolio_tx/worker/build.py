@@ -18,6 +18,7 @@ from portfolio_tx.kafka.clients import (
 )
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.kafka.mark_feed import MarkFeed
+from portfolio_tx.security import redacted_url
 from portfolio_tx.store import RedisStateStore
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.worker.loop import Worker
@@ -29,13 +30,30 @@ _SHORT_FETCH = {"fetch.wait.max.ms": 20}
 
 
 def connect_store(settings: Settings) -> RedisStateStore:
-    """A RedisStateStore that answered PING; StateStoreError with a fix otherwise."""
-    store = RedisStateStore.from_url(settings.redis_url, namespace=settings.redis_namespace)
+    """A RedisStateStore that answered PING; StateStoreError with a fix otherwise: one
+    line for a refused login or an untrusted certificate too, never with the password."""
+    url = settings.redis_url
+    store = RedisStateStore.from_url(
+        url,
+        namespace=settings.redis_namespace,
+        **settings.redis_security.client_kwargs(url),
+    )
+    where = redacted_url(url)
     try:
         store.client.ping()
-    except redis.RedisError as exc:
+    except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
         raise StateStoreError(
-            f"cannot reach Redis at {settings.redis_url} ({exc}) — is it running? set REDIS_URL"
+            f"Redis authentication failed at {where} ({exc}) — check REDIS_USERNAME and "
+            "REDIS_PASSWORD[_FILE] (or the URL's credentials)"
+        ) from exc
+    except redis.RedisError as exc:
+        if "certificate verify failed" in str(exc):
+            raise StateStoreError(
+                f"TLS verification failed for Redis at {where} (certificate verify failed) — "
+                "check REDIS_SSL_CA_CERTS"
+            ) from exc
+        raise StateStoreError(
+            f"cannot reach Redis at {where} ({exc}) — is it running? set REDIS_URL"
         ) from exc
     return store
 
@@ -52,7 +70,7 @@ def build_worker(
     Raises KafkaSetupError (unreachable, topics missing or not co-partitioned) or
     StateStoreError (Redis unreachable) with one line saying what to do.
     """
-    check_copartitioned(settings.bootstrap_servers, settings.topics)
+    check_copartitioned(settings, settings.topics)
     store = store if store is not None else connect_store(settings)
     codec = Codec(settings.schema_registry_url)
     marks = MarkFeed(

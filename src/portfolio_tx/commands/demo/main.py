@@ -9,8 +9,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
 from portfolio_tx.commands.demo.processes import (
     linger,
     log_tail,
@@ -23,8 +21,9 @@ from portfolio_tx.commands.demo.readers import OutcomeTail, read_dead_letters
 from portfolio_tx.commands.demo.report import report
 from portfolio_tx.commands.flags import parse_port
 from portfolio_tx.config import Settings, parse_positive_float, parse_positive_int
-from portfolio_tx.kafka.admin import create_topics
+from portfolio_tx.kafka.admin import admin_client, create_topics
 from portfolio_tx.kafka.publisher import Publisher
+from portfolio_tx.security import redacted_url
 from portfolio_tx.sim.publish import publish, state_differences
 from portfolio_tx.sim.upstream import SimConfig, generate
 from portfolio_tx.store import RedisStateStore
@@ -90,9 +89,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         start_ms=int(time.time() * 1000),
         session_prefix="s",
     )
-    print(f"portfolio-tx demo — Kafka {settings.bootstrap_servers}, Redis {settings.redis_url}")
+    redis_at = redacted_url(settings.redis_url)
+    print(f"portfolio-tx demo — Kafka {settings.bootstrap_servers}, Redis {redis_at}")
     print(f"  topics {prefix}portfolio.* ({args.partitions} partitions), Redis namespace {name}")
-    create_topics(settings.bootstrap_servers, settings.topics, args.partitions)
+    create_topics(settings, settings.topics, args.partitions)
     store = connect_store(settings)
     log_path = Path(tempfile.gettempdir()) / f"portfolio-tx-{name}-worker.log"
     worker = start_worker(settings, log_path)
@@ -113,9 +113,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"{args.fault_rate:g}, {'flat out' if args.rate <= 0 else f'{args.rate:g}/s'}; "
             "outcomes as the worker publishes them:\n"
         )
-        publisher = Publisher(
-            settings.bootstrap_servers, settings.topics, Codec(settings.schema_registry_url)
-        )
+        publisher = Publisher(settings, settings.topics, Codec(settings.schema_registry_url))
         try:
             sent = publish(upstream, publisher, settings.topics, rate=args.rate)
         finally:
@@ -151,7 +149,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _delete(settings: Settings, store: RedisStateStore) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = admin_client(settings)
     for future in admin.delete_topics(list(settings.topics.all()), operation_timeout=30).values():
         future.result(timeout=30)
     keys = list(store.client.scan_iter(match=f"{settings.redis_namespace}:*", count=1000))

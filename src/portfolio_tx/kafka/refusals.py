@@ -1,0 +1,71 @@
+"""A secured cluster's refusals, each as one line a person can act on.
+
+librdkafka reports a failed authentication or TLS verification only through its error
+callback and its log (a metadata request merely times out with "transport failure"), and
+an authorisation failure as an error code on whatever was refused. This module turns each
+into a KafkaSetupError naming what failed and where: authentication (check the username
+and password), TLS verification (check the CA), authorisation (which resource, which
+principal). librdkafka's own strings never carry a password (it redacts its sensitive
+properties), and neither do ours: they name the principal, never its secret.
+
+``error_callback`` is every client's ``error_cb`` (``clients.common_config``): it raises
+from the poll that serves it, so a worker, a reader or a publisher stops with that line
+instead of retrying a credential that will never work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError
+
+from portfolio_tx.errors import KafkaSetupError
+
+_AUTHORISATION = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED: "topic",
+    KafkaError.GROUP_AUTHORIZATION_FAILED: "consumer group",
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED: "cluster",
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: "transactional id",
+}
+
+
+def _detail(error: KafkaError) -> str:
+    text = error.str()
+    # librdkafka prefixes the broker ("sasl_ssl://host:port/bootstrap: ") and appends
+    # its state machine timing; neither helps the reader of one line.
+    text = text.split(": ", 1)[1] if "://" in text.split(": ", 1)[0] else text
+    return text.split(" (after ", 1)[0]
+
+
+def refusal(error: KafkaError, where: str, resource: str | None = None) -> KafkaSetupError | None:
+    """The one-line error for a security refusal, None for any other error."""
+    code = error.code()
+    if code == KafkaError._AUTHENTICATION:
+        return KafkaSetupError(
+            f"Kafka authentication failed at {where}: {_detail(error)} — check "
+            "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD[_FILE] (or the client certificate)"
+        )
+    if code == KafkaError._SSL:
+        return KafkaSetupError(
+            f"TLS verification failed for Kafka at {where}: {_detail(error)} — check "
+            "KAFKA_SSL_CA_LOCATION"
+        )
+    if code in _AUTHORISATION:
+        kind = _AUTHORISATION[code]
+        named = f" {resource}" if resource else ""
+        return KafkaSetupError(
+            f"not authorised on {kind}{named} at {where}: the principal lacks an ACL for it"
+        )
+    return None
+
+
+def error_callback(where: str) -> Callable[[KafkaError], None]:
+    """An ``error_cb`` raising the refusal of a security error; other errors are left to
+    librdkafka's retries (and its log)."""
+
+    def on_error(error: KafkaError) -> None:
+        found = refusal(error, where)
+        if found is not None:
+            raise found
+
+    return on_error
