@@ -24,7 +24,7 @@ settings (no secret) and writes <state>/env.<principal> with that principal's us
 password *file*, for `set -a; . .stack-secure/env.ptx-worker; set +a`.
 
 Environment: PTX_SECURE_KAFKA_PORT (19192; the controller listens on the next port),
-PTX_SECURE_REDIS_PORT (16390), PTX_STACK_DIR (the state dir).
+PTX_SECURE_REDIS_PORT (16390), PTX_SECURE_STACK_DIR (the state dir).
 """
 
 from __future__ import annotations

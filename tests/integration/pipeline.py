@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from portfolio_tx.config import Settings
 from portfolio_tx.kafka.admin import create_topics
+from portfolio_tx.kafka.clients import common_config
 from portfolio_tx.kafka.publisher import Publisher
 from portfolio_tx.ledger import PnlKind, Side
 from portfolio_tx.store import RedisStateStore
@@ -151,7 +152,7 @@ class Pipeline:
         ``expected`` records, then keeps reading briefly so that extra ones show up."""
         consumer = Consumer(
             {
-                "bootstrap.servers": self.settings.bootstrap_servers,
+                **common_config(self.settings),  # a secured pipeline reads as its principal
                 "group.id": f"{self.settings.group_id}-reader-{time.monotonic_ns()}",
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",

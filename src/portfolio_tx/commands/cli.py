@@ -232,10 +232,15 @@ def _fail(line: str) -> int:
 
 def _dependency_error(exc: Exception) -> str | None:
     """One line for a Kafka or Redis error no adapter translated; None for anything else."""
-    from confluent_kafka import KafkaException
+    from confluent_kafka import KafkaError, KafkaException
     from redis import RedisError
 
     if isinstance(exc, KafkaException):
+        from portfolio_tx.kafka.refusals import refusal
+
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError) and (denied := refusal(error, "Kafka")) is not None:
+            return str(denied)
         return f"Kafka error: {exc.args[0] if exc.args else exc} — check KAFKA_BOOTSTRAP_SERVERS"
     if isinstance(exc, RedisError):
         return f"Redis error: {exc} — check REDIS_URL and that Redis is running"

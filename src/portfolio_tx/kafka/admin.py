@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from confluent_kafka.cimpl import NewTopic
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import ConfigError, KafkaSetupError
 from portfolio_tx.kafka.clients import LIBRDKAFKA_LOG, as_settings, common_config, describe_target
-from portfolio_tx.kafka.refusals import refusal
+from portfolio_tx.kafka.refusals import Refusals, refusal
 from portfolio_tx.wire.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,21 @@ def topic_configs(names: TopicNames) -> Mapping[str, Mapping[str, str]]:
     }
 
 
+# each admin client's error callback (its config is not readable back from the client)
+_REFUSALS: weakref.WeakKeyDictionary[AdminClient, Refusals] = weakref.WeakKeyDictionary()
+
+
 def admin_client(target: Settings | str) -> AdminClient:
     """An AdminClient with the common config (``target``: settings, or a bare bootstrap
     string for a plaintext cluster) whose librdkafka log goes to Python logging."""
     config: dict[str, Any] = {**common_config(as_settings(target)), "logger": LIBRDKAFKA_LOG}
+    refusals = config["error_cb"]
     try:
-        return AdminClient(config)
+        admin = AdminClient(config)
     except KafkaException as exc:
         raise KafkaSetupError(f"cannot create a Kafka admin client: {_reason(exc)}") from exc
+    _REFUSALS[admin] = refusals
+    return admin
 
 
 Target = AdminClient | Settings | str
@@ -77,7 +85,9 @@ def _metadata(admin: AdminClient, where: str, timeout: float) -> Any:
         try:
             return admin.list_topics(timeout=attempt)
         except KafkaException as exc:
-            admin.poll(0)  # serves the error callback: a security refusal raises here
+            admin.poll(0)  # serves the error callback, which keeps a security refusal
+            if (refusals := _REFUSALS.get(admin)) is not None:
+                refusals.raise_first()
             if time.monotonic() < deadline:
                 continue
             raise KafkaSetupError(
@@ -108,7 +118,7 @@ def _partition_counts(metadata: Any, topics: tuple[str, ...]) -> dict[str, int |
             and (found.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED)
         ):
             raise KafkaSetupError(
-                f"not authorised to describe topic {topic}: the principal needs a DESCRIBE ACL"
+                f"not authorised on topic {topic}: the principal lacks a DESCRIBE ACL for it"
             )
         ok = found is not None and found.error is None
         counts[topic] = len(found.partitions) if ok else None

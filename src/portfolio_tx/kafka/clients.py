@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import KafkaSetupError
-from portfolio_tx.kafka.refusals import error_callback
+from portfolio_tx.kafka.refusals import Refusals
 
 # librdkafka's own log lines go through Python logging (so --log-format json holds); only
 # for polled clients: an unpolled client would queue them.
@@ -35,7 +35,7 @@ def common_config(settings: Settings) -> dict[str, Any]:
     return {
         **settings.kafka_security.client_config(),
         "bootstrap.servers": settings.bootstrap_servers,
-        "error_cb": error_callback(describe_target(settings)),
+        "error_cb": Refusals(describe_target(settings)),
     }
 
 

@@ -7,6 +7,7 @@ partitioner, so a session's fills, reports and markers land in partitions of one
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -16,10 +17,11 @@ from portfolio_tx.errors import KafkaSetupError
 from portfolio_tx.kafka.clients import (
     as_settings,
     describe_target,
+    kafka_error,
     make_producer,
     plain_producer_config,
 )
-from portfolio_tx.kafka.refusals import refusal
+from portfolio_tx.kafka.refusals import Refusals, refusal
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.events import CycleMarker, Fill, MarkPrice, PnlEvent
 from portfolio_tx.wire.topics import TopicNames
@@ -35,7 +37,9 @@ class Publisher:
     ) -> None:
         self.topics = topics
         self.codec = codec or Codec()
-        self._producer: Producer = make_producer(plain_producer_config(settings, **config))
+        producer_config = plain_producer_config(settings, **config)
+        self._refusals: Refusals = producer_config["error_cb"]
+        self._producer: Producer = make_producer(producer_config)
         self._where = describe_target(as_settings(settings))
         self._refused: KafkaSetupError | None = None
         self.sent = 0
@@ -75,9 +79,22 @@ class Publisher:
         self._producer.poll(0)
 
     def flush(self, timeout: float = 30.0) -> None:
-        remaining = self._producer.flush(timeout)
+        """Wait for every record's delivery; KafkaSetupError naming a refusal (login, CA,
+        a topic or the cluster not authorised) or the records left undelivered."""
+        deadline = time.monotonic() + timeout
+        try:
+            # polled, not flush(): a fatal error (no IdempotentWrite) breaks flush() itself
+            while len(self._producer) and time.monotonic() < deadline:
+                self._producer.poll(0.1)
+        except KafkaException as exc:
+            error = kafka_error(exc)
+            raise refusal(error, self._where) or KafkaSetupError(
+                f"cannot deliver records: {error.str()}"
+            ) from exc
+        self._refusals.raise_first()  # a refused login, an untrusted CA
         if self._refused is not None:
             raise self._refused
+        remaining = self._producer.flush(max(0.0, deadline - time.monotonic()))
         if remaining:
             raise KafkaSetupError(f"{remaining} records not delivered within {timeout:g}s")
 

@@ -8,14 +8,12 @@ and password), TLS verification (check the CA), authorisation (which resource, w
 principal). librdkafka's own strings never carry a password (it redacts its sensitive
 properties), and neither do ours: they name the principal, never its secret.
 
-``error_callback`` is every client's ``error_cb`` (``clients.common_config``): it raises
-from the poll that serves it, so a worker, a reader or a publisher stops with that line
-instead of retrying a credential that will never work.
+``Refusals`` is every client's ``error_cb`` (``clients.common_config``): it keeps the first
+refusal, which the admin's metadata calls and the publisher's flush raise, so a command
+stops with that line instead of retrying a credential that will never work.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from confluent_kafka import KafkaError
 
@@ -54,18 +52,24 @@ def refusal(error: KafkaError, where: str, resource: str | None = None) -> Kafka
         kind = _AUTHORISATION[code]
         named = f" {resource}" if resource else ""
         return KafkaSetupError(
-            f"not authorised on {kind}{named} at {where}: the principal lacks an ACL for it"
+            f"not authorised on {kind}{named} ({where}): the principal lacks an ACL for it"
         )
     return None
 
 
-def error_callback(where: str) -> Callable[[KafkaError], None]:
-    """An ``error_cb`` raising the refusal of a security error; other errors are left to
-    librdkafka's retries (and its log)."""
+class Refusals:
+    """Every client's ``error_cb``: keeps the first security refusal for the code that
+    polls the client to raise (``raise_first``). It never raises itself: an exception
+    left pending in one librdkafka callback breaks the next callback of the same poll."""
 
-    def on_error(error: KafkaError) -> None:
-        found = refusal(error, where)
-        if found is not None:
-            raise found
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.first: KafkaSetupError | None = None
 
-    return on_error
+    def __call__(self, error: KafkaError) -> None:
+        if self.first is None:
+            self.first = refusal(error, self.where)
+
+    def raise_first(self) -> None:
+        if self.first is not None:
+            raise self.first
