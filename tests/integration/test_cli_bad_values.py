@@ -3,7 +3,7 @@ value the same way: one line on stderr naming the flag or variable and the value
 no traceback, before anything is connected to.
 
 The flags come from the parser itself (``cli.build_parser``) and the variables from the
-tables their loaders read (``config.TYPED_VARIABLES``, ``flags.TYPED_VARIABLES``), so a new
+tables their loaders read (``config``, ``flags`` and ``security.TYPED_VARIABLES``), so a new
 one is covered as soon as it exists; a new *type* fails ``test_every_type_has_bad_values``
 until BAD_VALUES says what a bad value of it is. No Kafka or Redis is needed: the
 connections point at a port nothing listens on, so a value wrongly accepted fails the test
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from portfolio_tx import config
+from portfolio_tx import config, security
 from portfolio_tx.commands import flags
 from portfolio_tx.commands.cli import EXIT_ERROR, build_parser
 
@@ -40,6 +40,10 @@ BAD_VALUES: dict[str, tuple[str, ...]] = {
     "parse_offsets": ("0-5",),
     "parse_log_level": ("loud",),
     "parse_log_format": ("yaml",),
+    "parse_security_protocol": ("TLS",),
+    "parse_sasl_mechanism": ("GSSAPI",),
+    "parse_readable_file": ("/nonexistent/ca.pem",),
+    "parse_properties_file": ("/nonexistent/client.properties",),
     "choice": ("loud",),
 }
 # Anything a command might connect to, were a bad value accepted: nothing listens there.
@@ -87,7 +91,7 @@ def typed_flags(
 
 
 def typed_variables() -> dict[str, str]:
-    tables: list[Any] = [config.TYPED_VARIABLES, flags.TYPED_VARIABLES]
+    tables: list[Any] = [config.TYPED_VARIABLES, flags.TYPED_VARIABLES, security.TYPED_VARIABLES]
     return {name: parse.__name__ for table in tables for name, (_, parse) in table.items()}
 
 

@@ -232,16 +232,13 @@ def _fail(line: str) -> int:
 
 def _dependency_error(exc: Exception) -> str | None:
     """One line for a Kafka or Redis error no adapter translated; None for anything else."""
-    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka import KafkaException
     from redis import RedisError
 
     if isinstance(exc, KafkaException):
-        from portfolio_tx.kafka.refusals import refusal
+        from portfolio_tx.kafka.refusals import one_line
 
-        error = exc.args[0] if exc.args else None
-        if isinstance(error, KafkaError) and (denied := refusal(error, "Kafka")) is not None:
-            return str(denied)
-        return f"Kafka error: {exc.args[0] if exc.args else exc} — check KAFKA_BOOTSTRAP_SERVERS"
+        return one_line(exc)
     if isinstance(exc, RedisError):
         return f"Redis error: {exc} — check REDIS_URL and that Redis is running"
     return None
@@ -253,9 +250,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, options: RunOptions)
     if args.command == "dashboard":
         from portfolio_tx.dashboard.server import serve
 
-        return serve(
-            settings, host=options.dashboard_host, port=options.dashboard_port, history=args.history
-        )
+        where: dict[str, Any] = {"host": options.dashboard_host, "port": options.dashboard_port}
+        return serve(settings, **where, history=args.history, token=options.dashboard_token)
     if args.command == "topics":
         from portfolio_tx.kafka.admin import create_topics
 

@@ -9,6 +9,8 @@ how a process is run and watched (logs, the metrics endpoint, the dashboard's ad
     PTX_METRICS_HOST     127.0.0.1   --metrics-host   worker: address it binds
     PTX_DASHBOARD_PORT   8765        --port           dashboard: HTTP port
     PTX_DASHBOARD_HOST   127.0.0.1   --host           dashboard: address it binds
+    PTX_DASHBOARD_TOKEN[_FILE]  (unset)               dashboard: the token every request
+                                                      carries; required off loopback
 
 A flag wins over its variable, the variable over the default. Every command reads all of
 them at start (``load_run_options``): a malformed value is a ConfigError naming the
@@ -26,6 +28,7 @@ from typing import Any, NoReturn
 
 from portfolio_tx.errors import ConfigError
 from portfolio_tx.logs import FORMATS, LEVELS
+from portfolio_tx.security import Secret, secret_from_env
 
 LOCALHOST = "127.0.0.1"
 DEFAULT_DASHBOARD_PORT = 8765
@@ -94,6 +97,7 @@ class RunOptions:
     metrics_host: str = LOCALHOST
     dashboard_port: int = DEFAULT_DASHBOARD_PORT
     dashboard_host: str = LOCALHOST
+    dashboard_token: Secret | None = None  # never a flag: argv is visible to every user
 
 
 # The typed variables: name -> (RunOptions field, parser), as config.TYPED_VARIABLES.
@@ -122,6 +126,7 @@ def load_run_options(
     }
     found["metrics_host"] = env.get("PTX_METRICS_HOST", "").strip() or LOCALHOST
     found["dashboard_host"] = env.get("PTX_DASHBOARD_HOST", "").strip() or LOCALHOST
+    found["dashboard_token"] = secret_from_env(env, "PTX_DASHBOARD_TOKEN")
     for option in fields(RunOptions):
         given = getattr(flags, option.name, None)
         if given is not None:

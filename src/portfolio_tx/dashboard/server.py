@@ -8,12 +8,19 @@ Routes::
     /api/state   the same snapshot as JSON (for scripts and curl)
     /healthz     ``ok`` once the commit topic is being followed
     /static/...  the page's script, styles and the vendored uPlot (see static/VENDORED.md)
+
+Bound to loopback (the default) it is open to the machine's own users. Bound anywhere else
+it requires a token (PTX_DASHBOARD_TOKEN or PTX_DASHBOARD_TOKEN_FILE): every request must
+carry it, as ``Authorization: Bearer <token>``, as ``?token=<token>`` (which also sets an
+HttpOnly, SameSite=Strict cookie so the page's own requests and event stream carry it) or
+as that cookie; anything else is 401.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import signal
@@ -25,15 +32,18 @@ from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portfolio_tx.config import Settings
 from portfolio_tx.dashboard.board import Board, Json
 from portfolio_tx.dashboard.live import CommitFeed, Desk
 from portfolio_tx.errors import ConfigError
+from portfolio_tx.security import Secret
 
 log = logging.getLogger("portfolio_tx.dashboard")
 
@@ -46,8 +56,59 @@ def sse(event: str, data: Json) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def create_app(desk: Desk) -> Starlette:
-    """The web app over ``desk`` (which a CommitFeed, or a test, fills)."""
+TOKEN_COOKIE = "ptx_dashboard_token"
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class TokenGate:
+    """ASGI middleware: 401 for an HTTP request that does not carry ``token``."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app, self._token = app, token
+
+    def _carried(self, request: Request) -> tuple[bool, bool]:
+        """(carries the token, came as ?token= and should become the cookie)"""
+        header = request.headers.get("authorization", "")
+        given = [
+            (header.removeprefix("Bearer ") if header.startswith("Bearer ") else "", False),
+            (request.query_params.get("token", ""), True),
+            (request.cookies.get(TOKEN_COOKIE, ""), False),
+        ]
+        for value, from_query in given:
+            if value and hmac.compare_digest(value.encode(), self._token.encode()):
+                return True, from_query
+        return False, False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        ok, from_query = self._carried(Request(scope))
+        if not ok:
+            refusal = PlainTextResponse(
+                "401: this dashboard needs its token\n",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+            await refusal(scope, receive, send)
+            return
+        if not from_query:
+            await self._app(scope, receive, send)
+            return
+        cookie = f"{TOKEN_COOKIE}={self._token}; HttpOnly; SameSite=Strict; Path=/"
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"set-cookie", cookie.encode())]
+            await send(message)
+
+        await self._app(scope, receive, send_with_cookie)
+
+
+def create_app(desk: Desk, token: str | None = None) -> Starlette:
+    """The web app over ``desk`` (which a CommitFeed, or a test, fills); with ``token``,
+    every request must carry it (``TokenGate``)."""
     page = (resources.files("portfolio_tx.dashboard") / "static" / "index.html").read_text()
 
     async def index(_: Request) -> HTMLResponse:
@@ -84,14 +145,16 @@ def create_app(desk: Desk) -> Starlette:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    middleware = [Middleware(TokenGate, token=token)] if token else []
     return Starlette(
+        middleware=middleware,
         routes=[
             Route("/", index),
             Route("/events", events),
             Route("/api/state", state),
             Route("/healthz", healthz),
             Mount("/static", StaticFiles(packages=[("portfolio_tx.dashboard", "static")])),
-        ]
+        ],
     )
 
 
@@ -143,20 +206,33 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings, *, host: str, port: int, history: int = 2000) -> int:
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    history: int = 2000,
+    token: Secret | None = None,
+) -> int:
     """Follow the commit topic and serve the page until SIGINT/SIGTERM.
 
-    Raises ConfigError (address unusable) or KafkaSetupError (broker, topic) before serving.
+    Raises ConfigError (address unusable; bound off loopback without a token) or
+    KafkaSetupError (broker, topic) before serving.
     """
     if history < 1:
         raise ConfigError(f"--history {history} must be at least 1")
+    if host not in LOOPBACK and token is None:
+        raise ConfigError(
+            f"the dashboard bound to {host} (not loopback) needs a token: set "
+            "PTX_DASHBOARD_TOKEN or PTX_DASHBOARD_TOKEN_FILE"
+        )
     sock = bind(host, port)
     desk = Desk(Board(history=history))
     feed = CommitFeed(settings, desk)
     try:
         feed.start()
         config = uvicorn.Config(
-            create_app(desk),
+            create_app(desk, token.reveal() if token else None),
             log_config=None,
             access_log=False,
             lifespan="off",

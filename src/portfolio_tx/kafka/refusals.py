@@ -15,7 +15,7 @@ stops with that line instead of retrying a credential that will never work.
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 from portfolio_tx.errors import KafkaSetupError
 
@@ -55,6 +55,16 @@ def refusal(error: KafkaError, where: str, resource: str | None = None) -> Kafka
             f"not authorised on {kind}{named} ({where}): the principal lacks an ACL for it"
         )
     return None
+
+
+def one_line(exc: KafkaException) -> str:
+    """The line for a Kafka exception no adapter translated: its refusal (a transactional
+    id not authorised, from the worker's producer) or the error as librdkafka says it."""
+    error = exc.args[0] if exc.args else None
+    found = refusal(error, "Kafka") if isinstance(error, KafkaError) else None
+    if found is not None:
+        return str(found)
+    return f"Kafka error: {error if error is not None else exc} — check KAFKA_BOOTSTRAP_SERVERS"
 
 
 class Refusals:
