@@ -8,6 +8,7 @@ test greps it (and the stack's logs) for every password.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import subprocess
@@ -73,6 +74,7 @@ def secured() -> Iterator[Secured]:
     secured = Secured(Path(env["PTX_STACK_SECRETS"]).parent, env)
     create_topics(secured.settings("ptx-admin"), Settings().topics, partitions=3)
     yield secured
+    gc.collect()  # the refused publishers' clients, before their broker goes away
     if env.get("PTX_STACK_STARTED"):
         _stack("down")
 
@@ -111,6 +113,7 @@ def test_the_worker_decides_the_worked_example_on_the_secured_stack(
         worker, connect_store(worker), Publisher(secured.settings("ptx-upstream"), worker.topics)
     )
     publish_worked_example(pipeline, session)
+    pipeline.publisher.close()
     stats = pipeline.run_worker(max_cycles=6)
     assert stats.committed == 4, stats.summary()
     mine = [o for o in pipeline.outcomes(expected=6) if o.session_id == session]

@@ -29,8 +29,6 @@ from portfolio_tx.kafka.clients import LIBRDKAFKA_LOG, as_settings, common_confi
 from portfolio_tx.kafka.refusals import Refusals, refusal
 from portfolio_tx.wire.topics import TopicNames
 
-log = logging.getLogger(__name__)
-
 DEFAULT_TIMEOUT_S = 10.0
 _CREATE_HINT = "run portfolio-tx topics create"
 
@@ -48,6 +46,16 @@ def topic_configs(names: TopicNames) -> Mapping[str, Mapping[str, str]]:
     }
 
 
+class _AdminLog:
+    """librdkafka's lines of an admin client, kept for --log-level DEBUG: otherwise they
+    only repeat the one line the failed call raises (served by its poll, they would
+    precede that line)."""
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        if LIBRDKAFKA_LOG.isEnabledFor(logging.DEBUG):
+            LIBRDKAFKA_LOG.log(level, msg, *args)
+
+
 # each admin client's error callback (its config is not readable back from the client)
 _REFUSALS: weakref.WeakKeyDictionary[AdminClient, Refusals] = weakref.WeakKeyDictionary()
 
@@ -55,7 +63,7 @@ _REFUSALS: weakref.WeakKeyDictionary[AdminClient, Refusals] = weakref.WeakKeyDic
 def admin_client(target: Settings | str) -> AdminClient:
     """An AdminClient with the common config (``target``: settings, or a bare bootstrap
     string for a plaintext cluster) whose librdkafka log goes to Python logging."""
-    config: dict[str, Any] = {**common_config(as_settings(target)), "logger": LIBRDKAFKA_LOG}
+    config: dict[str, Any] = {**common_config(as_settings(target)), "logger": _AdminLog()}
     refusals = config["error_cb"]
     try:
         admin = AdminClient(config)
