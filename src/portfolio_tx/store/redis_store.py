@@ -35,7 +35,7 @@ import redis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
-from portfolio_tx.errors import ConcurrentModificationError, StateLostError, StateStoreError
+from portfolio_tx.errors import StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
 from portfolio_tx.store.document import dump_state, load_state
 from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script, chunks
@@ -47,6 +47,14 @@ from portfolio_tx.store.port import (
     cash_equity_view,
     positions_view,
     staged_on,
+)
+from portfolio_tx.store.replies import (
+    applied,
+    as_bytes,
+    optional_int,
+    raise_first,
+    redis_errors,
+    text,
 )
 
 _APPLY, _LOAD, _PUBLISHED = Script(APPLY), Script(LOAD), Script(PUBLISHED)
@@ -93,17 +101,15 @@ class RedisStateStore:
         for chunk in chunks(session_ids):
             keys = [key for session_id in chunk for key in self.keys_for(session_id)[:2]]
             trip.script(_LOAD, keys, ())
-        try:
-            replies = _raise_first(trip.execute())
-        except RedisError as exc:
-            first = session_ids[0] if session_ids else "-"
-            raise StateStoreError(f"Redis read failed for session {first}: {exc}") from exc
+        first = session_ids[0] if session_ids else "-"
+        with redis_errors(f"Redis read failed for session {first}"):
+            replies = raise_first(trip.execute())
         snapshots = []
         for reply in replies:
             for doc, last, published in zip(reply[::3], reply[1::3], reply[2::3], strict=True):
                 state = load_state(doc) if doc is not None else PortfolioState()
                 snapshots.append(
-                    SessionSnapshot(state, _optional_int(last), _optional_int(published))
+                    SessionSnapshot(state, optional_int(last), optional_int(published))
                 )
         return snapshots
 
@@ -137,11 +143,9 @@ class RedisStateStore:
             trip.script(_APPLY, keys, [arg for request in batch for arg in self._args(request)])
         if ready:
             trip.command("MGET", *[self._ready_key(p) for p in ready])
-        try:
+        first = requests[0].session_id if requests else "-"
+        with redis_errors(f"Redis write failed for session {first}"):
             replies = trip.execute()
-        except RedisError as exc:
-            first = requests[0].session_id if requests else "-"
-            raise StateStoreError(f"Redis write failed for session {first}: {exc}") from exc
         results: list[Applied | StateStoreError] = []
         for batch, reply in zip(batches, replies, strict=False):
             if isinstance(reply, Exception):
@@ -151,7 +155,7 @@ class RedisStateStore:
                 ]
                 continue
             for request, status, detail in zip(batch, reply[::2], reply[1::2], strict=True):
-                results.append(_applied(request, status, detail))
+                results.append(applied(request, status, detail))
         found: set[int] = set()
         if ready:
             marks = replies[-1]
@@ -179,17 +183,15 @@ class RedisStateStore:
     def decided(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
         """The stored record and event ids of a decided cycle still in the window, else None."""
         _, decisions_key, _ = self.keys_for(session_id)
-        try:
+        with redis_errors(f"Redis read failed for session {session_id}"):
             outcome, events, decided_at, published = self._client.hmget(
                 decisions_key, f"c:{cycle_id}", f"e:{cycle_id}", f"w:{cycle_id}", "pub"
             )
-        except RedisError as exc:
-            raise StateStoreError(f"Redis read failed for session {session_id}: {exc}") from exc
         if outcome is None:
             return None
-        ids = frozenset(_text(events).split("\n")) if events else frozenset()
+        ids = frozenset(text(events).split("\n")) if events else frozenset()
         return DecidedCycle(
-            _bytes(outcome) or None,
+            as_bytes(outcome) or None,
             ids,
             int(decided_at or 0),
             published is not None and int(published) >= cycle_id,
@@ -203,10 +205,8 @@ class RedisStateStore:
         for chunk in chunks(list(last_published.items())):
             keys = [self.keys_for(session_id)[1] for session_id, _ in chunk]
             trip.script(_PUBLISHED, keys, [cycle_id for _, cycle_id in chunk])
-        try:
-            _raise_first(trip.execute())
-        except RedisError as exc:
-            raise StateStoreError(f"Redis write failed marking outcomes published: {exc}") from exc
+        with redis_errors("Redis write failed marking outcomes published"):
+            raise_first(trip.execute())
 
     def restore(
         self,
@@ -222,7 +222,7 @@ class RedisStateStore:
         """
         state_key, decisions_key, recent_key = self.keys_for(session_id)
         kept = list(recent)[-self._outcome_window :]
-        try:
+        with redis_errors(f"Redis write failed restoring {session_id}"):
             pipe = self._client.pipeline(transaction=True)
             pipe.delete(state_key, decisions_key, recent_key)
             if state.version > 0:
@@ -239,16 +239,12 @@ class RedisStateStore:
             if kept:
                 pipe.lpush(recent_key, *[cycle_id for cycle_id, _, _ in kept])
             pipe.execute()
-        except RedisError as exc:
-            raise StateStoreError(f"Redis write failed restoring {session_id}: {exc}") from exc
 
     def server_identity(self) -> str:
         """Which Redis server process answers (its ``run_id``): a new one after a restart or
         a failover, when the data may have gone back in time."""
-        try:
+        with redis_errors("Redis read failed"):
             info = self._client.info("server")
-        except RedisError as exc:
-            raise StateStoreError(f"Redis read failed: {exc}") from exc
         return str(info.get("run_id", ""))
 
     def _ready_key(self, partition: int) -> str:
@@ -259,35 +255,27 @@ class RedisStateStore:
         (or never had) that partition's sessions and they must be restored first."""
         if not partitions:
             return set()
-        try:
+        with redis_errors("Redis read failed"):
             found = self._client.mget([self._ready_key(p) for p in partitions])
-        except RedisError as exc:
-            raise StateStoreError(f"Redis read failed: {exc}") from exc
         return {p for p, value in zip(partitions, found, strict=True) if value is not None}
 
     def mark_partition_ready(self, partition: int) -> None:
-        try:
+        with redis_errors("Redis write failed"):
             self._client.set(self._ready_key(partition), int(time.time() * 1000))
-        except RedisError as exc:
-            raise StateStoreError(f"Redis write failed: {exc}") from exc
 
     def abandoned(self, session_id: str) -> dict[int, str]:
         """The session's cycles given up undecided (cycle id -> discard reason)."""
         key = f"{self.namespace}:{{{session_id}}}:abandoned"
-        try:
+        with redis_errors(f"Redis read failed for session {session_id}"):
             found = self._client.hgetall(key)
-        except RedisError as exc:
-            raise StateStoreError(f"Redis read failed for session {session_id}: {exc}") from exc
-        return {int(cycle): _text(reason) for cycle, reason in found.items()}
+        return {int(cycle): text(reason) for cycle, reason in found.items()}
 
     def abandon(self, session_id: str, cycles: Mapping[int, str]) -> None:
         if not cycles:
             return
         key = f"{self.namespace}:{{{session_id}}}:abandoned"
-        try:
+        with redis_errors(f"Redis write failed for session {session_id}"):
             self._client.hset(key, mapping=dict(cycles))  # type: ignore[arg-type]
-        except RedisError as exc:
-            raise StateStoreError(f"Redis write failed for session {session_id}: {exc}") from exc
 
     def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None:
         """The seed's read: cash_balance, total_equity, total_fees, total_realized_pnl."""
@@ -299,40 +287,5 @@ class RedisStateStore:
 
     def raw_state(self, session_id: str) -> dict[bytes, bytes]:
         """The state hash exactly as stored (for byte-for-byte comparisons and audits)."""
-        return self._client.hgetall(self.keys_for(session_id)[0])  # type: ignore[return-value]
-
-
-def _applied(request: ApplyRequest, status: bytes, detail: Any) -> Applied | StateStoreError:
-    """The script's answer as an Applied, or the error it stands for."""
-    session_id, decision = request.session_id, request.decision
-    if status == b"LOST":
-        return StateLostError(
-            f"session {session_id} was at version {staged_on(decision)} and Redis no longer has it"
-        )
-    if status == b"CONFLICT":
-        return ConcurrentModificationError(
-            f"session {session_id} is at version {detail.decode()}, "
-            f"this cycle was staged on version {staged_on(decision)}"
-        )
-    if status == b"DECIDED":
-        return Applied(decision, fenced=True, outcome=detail or None)
-    return Applied(decision, fenced=False, outcome=request.outcome)
-
-
-def _raise_first(replies: list[Any]) -> list[Any]:
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return replies
-
-
-def _optional_int(raw: bytes | None) -> int | None:
-    return None if raw is None else int(raw)
-
-
-def _text(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
-
-
-def _bytes(raw: bytes | str) -> bytes:
-    return raw if isinstance(raw, bytes) else raw.encode()
+        with redis_errors(f"Redis read failed for session {session_id}"):
+            return self._client.hgetall(self.keys_for(session_id)[0])  # type: ignore[return-value]

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import redis
-
 from portfolio_tx.config import Settings
-from portfolio_tx.errors import StateStoreError
 from portfolio_tx.kafka.admin import check_copartitioned
 from portfolio_tx.kafka.clients import (
     consumer_config,
@@ -19,6 +16,7 @@ from portfolio_tx.kafka.clients import (
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.kafka.mark_feed import MarkFeed
 from portfolio_tx.store import RedisStateStore
+from portfolio_tx.store.replies import redis_errors
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.worker.loop import Worker
 from portfolio_tx.worker.mark_table import MarkTable
@@ -31,12 +29,9 @@ _SHORT_FETCH = {"fetch.wait.max.ms": 20}
 def connect_store(settings: Settings) -> RedisStateStore:
     """A RedisStateStore that answered PING; StateStoreError with a fix otherwise."""
     store = RedisStateStore.from_url(settings.redis_url, namespace=settings.redis_namespace)
-    try:
+    where = f"cannot reach Redis at {settings.redis_url}"
+    with redis_errors(where, fix="is it running? set REDIS_URL"):
         store.client.ping()
-    except redis.RedisError as exc:
-        raise StateStoreError(
-            f"cannot reach Redis at {settings.redis_url} ({exc}) — is it running? set REDIS_URL"
-        ) from exc
     return store
 
 

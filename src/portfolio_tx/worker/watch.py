@@ -8,9 +8,8 @@ import time
 
 import redis
 from confluent_kafka import Consumer, Message
-from redis.exceptions import RedisError
 
-from portfolio_tx.errors import WorkerFatalError
+from portfolio_tx.errors import StateStoreError, WorkerFatalError
 from portfolio_tx.worker.cycles import TopicPartition
 from portfolio_tx.worker.health import beat
 from portfolio_tx.worker.stats import WorkerStats, record_consumer_lag
@@ -54,7 +53,7 @@ def record_gauges(
             partitions=partitions,
             decided=stats.decided,
         )
-    except RedisError:
+    except StateStoreError:
         stats.record_redis_error("heartbeat")
 
 
