@@ -34,7 +34,7 @@ from portfolio_tx.sim.publish import publish
 from portfolio_tx.sim.upstream import SimConfig, Upstream, generate
 from portfolio_tx.store import RedisStateStore
 from portfolio_tx.store.memory import MemoryStateStore
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 from portfolio_tx.wire.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,15 +21,8 @@ from ledger_helpers import run_cycle
 from portfolio_tx.errors import DecodeError
 from portfolio_tx.ledger import CostBasis, PnlKind, PortfolioState, Side, to_wire
 from portfolio_tx.wire.codec import Codec, EncodeError, registry_client
-from portfolio_tx.wire.events import (
-    CycleMarker,
-    CycleOutcome,
-    Event,
-    Fill,
-    MarkPrice,
-    PnlEvent,
-    outcome_from_decision,
-)
+from portfolio_tx.wire.events import CycleMarker, Event, Fill, MarkPrice, PnlEvent
+from portfolio_tx.wire.outcomes import CycleOutcome, outcome_from_decision
 from portfolio_tx.wire.records import EXACT, WIRE, record_type, record_types
 
 ROOT = Path(__file__).resolve().parents[2]

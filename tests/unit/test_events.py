@@ -15,11 +15,13 @@ from portfolio_tx.wire.events import (
     Fill,
     InputEvent,
     MarkPrice,
+    PnlEvent,
+    event_problem,
+)
+from portfolio_tx.wire.outcomes import (
     OutcomeLot,
     OutcomeMark,
     OutcomePosition,
-    PnlEvent,
-    event_problem,
     outcome_from_decision,
     state_from_outcome,
 )

@@ -23,7 +23,7 @@ from portfolio_tx.dashboard.board import Board, Json
 from portfolio_tx.errors import DecodeError, KafkaSetupError
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.logs import LIBRDKAFKA_LOGGER
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 
 log = logging.getLogger("portfolio_tx.dashboard")
 

@@ -31,7 +31,7 @@ from portfolio_tx.config import Settings
 from portfolio_tx.errors import DecodeError, KafkaSetupError
 from portfolio_tx.kafka.clients import make_reader
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 
 log = logging.getLogger("portfolio_tx.kafka")
 

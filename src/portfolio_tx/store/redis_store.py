@@ -13,7 +13,7 @@ Keys of a session share one hash tag, so one session's keys live in one slot::
                                       undecided (past a limit, or never marked in time)
 
 Event ids (``e:<id>``) are kept only for cycles whose ids fit
-``events.INLINE_EVENT_IDS_BYTES`` (the caller passes none for larger ones): a re-read event
+``outcomes.INLINE_EVENT_IDS_BYTES`` (the caller passes none for larger ones): a re-read event
 of a larger decided cycle is told from a late one by the offsets in its outcome record.
 
     {ns}:ready:<partition>      string  this partition's sessions are in Redis (restored or new)

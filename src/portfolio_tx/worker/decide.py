@@ -21,7 +21,8 @@ from portfolio_tx.ledger import Decision, DiscardReason
 from portfolio_tx.store.port import DecisionWriter, SessionSnapshot, StateStore
 from portfolio_tx.transaction import PortfolioTransaction
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import Fill, PnlEvent, inline_event_ids, outcome_from_decision
+from portfolio_tx.wire.events import Fill, PnlEvent
+from portfolio_tx.wire.outcomes import inline_event_ids, outcome_from_decision
 from portfolio_tx.worker.book import SessionBook
 from portfolio_tx.worker.cycles import OpenCycle
 from portfolio_tx.worker.heads import Head, StateBehind, is_behind

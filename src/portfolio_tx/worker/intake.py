@@ -24,14 +24,8 @@ from portfolio_tx.kafka.clients import located
 from portfolio_tx.ledger import DiscardReason
 from portfolio_tx.store.port import SessionSnapshot, StateStore
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import (
-    MAX_TEXT_LENGTH,
-    CycleMarker,
-    CycleOutcome,
-    Fill,
-    PnlEvent,
-    event_problem,
-)
+from portfolio_tx.wire.events import MAX_TEXT_LENGTH, CycleMarker, Fill, PnlEvent, event_problem
+from portfolio_tx.wire.outcomes import CycleOutcome
 from portfolio_tx.wire.topics import TopicNames
 from portfolio_tx.worker.book import SessionBook
 from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle, OpenCycle
