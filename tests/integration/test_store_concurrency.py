@@ -136,7 +136,7 @@ def test_published_marks_only_move_forward(store: RedisStateStore) -> None:
     store.mark_published({"pub": 2})
     store.mark_published({"pub": 1})
     assert store.load("pub").published_through == 2
-    decided = store.decided("pub", 2)
+    decided = store.decided_cycle("pub", 2)
     assert decided is not None and decided.published and decided.event_ids == {"e2"}
     assert decided.decided_at_ms > 0
 

@@ -431,7 +431,7 @@ def test_an_outcome_of_the_earlier_schema_still_decodes_with_the_new_fields_defa
     import fastavro
     from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-    from portfolio_tx.wire.events import CycleOutcome
+    from portfolio_tx.wire.outcomes import CycleOutcome
     from portfolio_tx.wire.records import record_type
 
     old_text = (

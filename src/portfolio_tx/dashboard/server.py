@@ -32,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 
 from portfolio_tx.config import Settings
 from portfolio_tx.dashboard.board import Board, Json
-from portfolio_tx.dashboard.live import CommitFeed, Desk
+from portfolio_tx.dashboard.live import CommitFeed, LiveBoard
 from portfolio_tx.errors import ConfigError
 
 log = logging.getLogger("portfolio_tx.dashboard")
@@ -46,21 +46,21 @@ def sse(event: str, data: Json) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def create_app(desk: Desk) -> Starlette:
-    """The web app over ``desk`` (which a CommitFeed, or a test, fills)."""
+def create_app(live: LiveBoard) -> Starlette:
+    """The web app over ``live`` (which a CommitFeed, or a test, fills)."""
     page = (resources.files("portfolio_tx.dashboard") / "static" / "index.html").read_text()
 
     async def index(_: Request) -> HTMLResponse:
         return HTMLResponse(page)
 
     async def state(_: Request) -> JSONResponse:
-        return JSONResponse(desk.snapshot())
+        return JSONResponse(live.snapshot())
 
     async def healthz(_: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
     async def events(_: Request) -> StreamingResponse:
-        subscription, snapshot = desk.subscribe(asyncio.get_running_loop())
+        subscription, snapshot = live.subscribe(asyncio.get_running_loop())
 
         async def stream() -> AsyncIterator[str]:
             try:
@@ -76,7 +76,7 @@ def create_app(desk: Desk) -> Starlette:
                         return
                     yield sse("outcome", event)
             finally:
-                desk.unsubscribe(subscription)
+                live.unsubscribe(subscription)
 
         return StreamingResponse(
             stream(),
@@ -100,12 +100,12 @@ class _Server(uvicorn.Server):
     shutdown does not wait on them) and the command then returns normally (exit 0) instead
     of re-raising the signal the way uvicorn does."""
 
-    def __init__(self, config: uvicorn.Config, desk: Desk) -> None:
+    def __init__(self, config: uvicorn.Config, live: LiveBoard) -> None:
         super().__init__(config)
-        self._desk = desk
+        self._live = live
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._desk.close()
+        self._live.close()
         super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
@@ -151,12 +151,12 @@ def serve(settings: Settings, *, host: str, port: int, history: int = 2000) -> i
     if history < 1:
         raise ConfigError(f"--history {history} must be at least 1")
     sock = bind(host, port)
-    desk = Desk(Board(history=history))
-    feed = CommitFeed(settings, desk)
+    live = LiveBoard(Board(history=history))
+    feed = CommitFeed(settings, live)
     try:
         feed.start()
         config = uvicorn.Config(
-            create_app(desk),
+            create_app(live),
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -166,7 +166,7 @@ def serve(settings: Settings, *, host: str, port: int, history: int = 2000) -> i
         log.info(
             "dashboard at http://%s:%d/ following %s", host, bound_port, settings.topics.commits
         )
-        _Server(config, desk).run(sockets=[sock])
+        _Server(config, live).run(sockets=[sock])
     finally:
         feed.close()
         sock.close()

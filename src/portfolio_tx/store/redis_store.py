@@ -180,7 +180,7 @@ class RedisStateStore:
             ),
         ]
 
-    def decided(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
+    def decided_cycle(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
         """The stored record and event ids of a decided cycle still in the window, else None."""
         _, decisions_key, _ = self.keys_for(session_id)
         with redis_errors(f"Redis read failed for session {session_id}"):

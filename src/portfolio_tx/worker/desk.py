@@ -138,7 +138,7 @@ class CycleDesk:
         for session_id in sorted(self.intake.marked):
             book = self.intake.books[session_id]
             for cycle_id in book.in_doubt:
-                verdict = self.decider.decided_before(book, cycle_id)
+                verdict = self.decider.already_decided(book, cycle_id)
                 self._stats.fenced += 1
                 publish(book, verdict)
                 book.snapshot = verdict.snapshot

@@ -260,7 +260,7 @@ class Intake:
 
     def _known(self, book: SessionBook, cycle_id: int) -> KnownCycle:
         """What the store kept of a decided cycle's events, fetched once per cycle."""
-        decided = self._store.decided(book.session_id, cycle_id)
+        decided = self._store.decided_cycle(book.session_id, cycle_id)
         if decided is None:
             return KnownCycle({})
         read_through: dict[tuple[str, int], int] = {}
