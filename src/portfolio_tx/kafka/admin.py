@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from portfolio_tx.errors import ConfigError, KafkaSetupError
+from portfolio_tx.kafka.clients import UNREACHABLE_FIX, kafka_error, kafka_errors
 from portfolio_tx.wire.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -57,23 +58,8 @@ def _admin(admin_or_bootstrap: AdminClient | str) -> tuple[AdminClient, str]:
 
 
 def _metadata(admin: AdminClient, where: str, timeout: float) -> Any:
-    try:
+    with kafka_errors(f"cannot reach Kafka at {where}", fix=UNREACHABLE_FIX):
         return admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise KafkaSetupError(
-            f"cannot reach Kafka at {where} ({_reason(exc)}) — is the broker running? "
-            "set KAFKA_BOOTSTRAP_SERVERS"
-        ) from exc
-
-
-def _reason(exc: KafkaException) -> str:
-    error = exc.args[0] if exc.args else None
-    return error.str() if isinstance(error, KafkaError) else str(exc)
-
-
-def _code(exc: KafkaException) -> int | None:
-    error = exc.args[0] if exc.args else None
-    return error.code() if isinstance(error, KafkaError) else None
 
 
 def _partition_counts(metadata: Any, topics: tuple[str, ...]) -> dict[str, int | None]:
@@ -130,9 +116,10 @@ def create_topics(
                 future.result(timeout=timeout)
                 created.append(topic)
             except KafkaException as exc:
-                if _code(exc) == KafkaError.TOPIC_ALREADY_EXISTS:
+                if kafka_error(exc).code() == KafkaError.TOPIC_ALREADY_EXISTS:
                     continue  # another process created it meanwhile
-                raise KafkaSetupError(f"cannot create topic {topic}: {_reason(exc)}") from exc
+                reason = kafka_error(exc).str()
+                raise KafkaSetupError(f"cannot create topic {topic}: {reason}") from exc
             except TimeoutError as exc:
                 raise KafkaSetupError(
                     f"creating topic {topic} at {where} took longer than {timeout:g}s"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from portfolio_tx.errors import KafkaSetupError
-from portfolio_tx.kafka.clients import make_producer, plain_producer_config
+from portfolio_tx.kafka.clients import kafka_errors, make_producer, plain_producer_config
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.events import CycleMarker, Fill, MarkPrice, PnlEvent
 from portfolio_tx.wire.topics import TopicNames
@@ -64,7 +64,5 @@ class Publisher:
             raise KafkaSetupError(f"{remaining} records not delivered within {timeout:g}s")
 
     def close(self) -> None:
-        try:
+        with kafka_errors("cannot deliver records"):
             self.flush()
-        except KafkaException as exc:
-            raise KafkaSetupError(f"cannot deliver records: {exc}") from exc
