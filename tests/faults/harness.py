@@ -277,10 +277,11 @@ def make_run(
     faults: tuple[Fault, ...] = ORDER_INDEPENDENT,
     fault_rate: float = 0.1,
     seed: int = 7,
+    replication_factor: int = 1,
     **limits: object,
 ) -> FaultRun:
     topics = TopicNames.with_prefix(prefix)
-    create_topics(bootstrap_servers, topics, partitions)
+    create_topics(bootstrap_servers, topics, partitions, replication_factor=replication_factor)
     private = PrivateRedis()
     private.start()
     settings = Settings(

@@ -30,8 +30,16 @@ class Publisher:
         self.codec = codec or Codec()
         self._producer: Producer = make_producer(plain_producer_config(bootstrap_servers, **config))
         self.sent = 0
+        self._marks_in_flight = False
 
     def publish(self, record: Fill | PnlEvent | CycleMarker | MarkPrice) -> None:
+        """Send one record. A marker waits until every mark sent before it is acknowledged:
+        the worker values a cycle with the marks on the topic when it reads the marker, so a
+        mark still in flight (its leader failing over) would be missed (CONTRACT §2: the
+        marks published before the marker)."""
+        if isinstance(record, CycleMarker) and self._marks_in_flight:
+            self.flush()
+            self._marks_in_flight = False
         if isinstance(record, Fill):
             self.raw(
                 self.topics.fills, record.session_id, self.codec.encode(record, self.topics.fills)
@@ -44,6 +52,7 @@ class Publisher:
             )
         else:
             self.raw(self.topics.marks, record.symbol, self.codec.encode(record, self.topics.marks))
+            self._marks_in_flight = True
 
     def raw(self, topic: str, key: str | None, value: bytes | None) -> None:
         """Send bytes as they are (the simulator's malformed records go through here)."""
