@@ -153,8 +153,8 @@ class RedisStateStore:
             trip.script(_APPLY, keys, [arg for request in batch for arg in self._args(request)])
         for partition in ready:  # one GET each: on a cluster they live in different slots
             trip.command("GET", self._ready_key(partition))
-        first = requests[0].session_id if requests else "-"
-        with redis_errors(f"Redis write failed for session {first}"):
+        what = f"Redis write failed for session {requests[0].session_id}" if requests else ""
+        with redis_errors(what or "Redis read failed"):
             replies = trip.execute()
         results: list[Applied | StateStoreError | None] = [None] * len(requests)
         for call, reply in zip(calls, replies, strict=False):
