@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from portfolio_tx import RedisStateStore, portfolio_transaction
 from portfolio_tx.errors import ConcurrentModificationError, StateLostError
 from portfolio_tx.store.port import Applied, SessionSnapshot, WriteQueue
 from portfolio_tx.transaction import PortfolioTransaction
+
+pytestmark = pytest.mark.redis_cluster  # also against a Redis Cluster
 
 
 def _transfer(

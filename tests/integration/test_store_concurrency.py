@@ -12,6 +12,8 @@ import pytest
 from portfolio_tx import ConcurrentModificationError, RedisStateStore, portfolio_transaction
 from portfolio_tx.ledger import DiscardReason
 
+pytestmark = pytest.mark.redis_cluster  # also against a Redis Cluster
+
 
 def test_two_concurrent_commits_on_one_session_exactly_one_wins(store: RedisStateStore) -> None:
     with portfolio_transaction(store, "race") as tx:

@@ -18,6 +18,10 @@ of a larger decided cycle is told from a late one by the offsets in its outcome 
 
     {ns}:ready:<partition>      string  this partition's sessions are in Redis (restored or new)
 
+On a Redis Cluster (``redis+cluster://``, ``store.cluster``) the same keys and scripts are
+used: each script call carries sessions of one hash slot, readiness keys are read one GET
+each, and the server identity covers every master.
+
 A COMMIT writes the state only if the stored version is the one the cycle was staged on; a
 state that vanished (staged on version v > 0, none stored) is StateLostError, never a race;
 a DISCARD leaves the state key as it was (byte for byte). The outcome records of the last
@@ -31,14 +35,14 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-import redis
-from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from portfolio_tx.errors import StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
+from portfolio_tx.store import cluster
+from portfolio_tx.store.cluster import Client, batches
 from portfolio_tx.store.document import dump_state, load_state
-from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script, chunks
+from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script
 from portfolio_tx.store.port import (
     Applied,
     ApplyRequest,
@@ -65,27 +69,32 @@ class RedisStateStore:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         *,
         namespace: str = "ptx",
         outcome_window: int = 256,
     ) -> None:
         self._client = client
+        self._cluster = cluster.is_cluster(client)
         self.namespace = namespace
         self._outcome_window = outcome_window
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "ptx") -> RedisStateStore:
-        """Connect to ``url`` (``redis://host:port/db``); raises StateStoreError if malformed."""
-        try:
-            client = redis.Redis.from_url(url)
-        except (ValueError, RedisError) as exc:
-            raise StateStoreError(f"bad Redis URL {url!r}: {exc}") from exc
-        return cls(client, namespace=namespace)
+        """Connect to ``url`` (``redis://host:port/db`` or ``redis+cluster://host:port``, see
+        ``store.cluster``); raises StateStoreError if malformed (or no cluster node answers)."""
+        return cls(cluster.client_from_url(url), namespace=namespace)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Client:
         return self._client
+
+    @property
+    def is_cluster(self) -> bool:
+        return self._cluster
+
+    def _batches(self, session_ids: Sequence[str]) -> list[list[int]]:
+        return batches([self.keys_for(s)[0] for s in session_ids], self._cluster)
 
     def keys_for(self, session_id: str) -> tuple[str, str, str]:
         """The (state, decisions, recent) keys of a session, all under one hash tag."""
@@ -98,20 +107,20 @@ class RedisStateStore:
     def load_many(self, session_ids: Sequence[str]) -> list[SessionSnapshot]:
         """The snapshots of ``session_ids``, in order, in one round trip."""
         trip = RoundTrip(self._client)
-        for chunk in chunks(session_ids):
-            keys = [key for session_id in chunk for key in self.keys_for(session_id)[:2]]
+        calls = self._batches(session_ids)
+        for call in calls:
+            keys = [key for i in call for key in self.keys_for(session_ids[i])[:2]]
             trip.script(_LOAD, keys, ())
         first = session_ids[0] if session_ids else "-"
         with redis_errors(f"Redis read failed for session {first}"):
             replies = raise_first(trip.execute())
-        snapshots = []
-        for reply in replies:
-            for doc, last, published in zip(reply[::3], reply[1::3], reply[2::3], strict=True):
+        snapshots: list[SessionSnapshot | None] = [None] * len(session_ids)
+        for call, reply in zip(calls, replies, strict=True):
+            rows = zip(reply[::3], reply[1::3], reply[2::3], strict=True)
+            for i, (doc, last, published) in zip(call, rows, strict=True):
                 state = load_state(doc) if doc is not None else PortfolioState()
-                snapshots.append(
-                    SessionSnapshot(state, optional_int(last), optional_int(published))
-                )
-        return snapshots
+                snapshots[i] = SessionSnapshot(state, optional_int(last), optional_int(published))
+        return [snapshot for snapshot in snapshots if snapshot is not None]
 
     def apply(
         self,
@@ -132,37 +141,36 @@ class RedisStateStore:
         self, requests: Sequence[ApplyRequest], *, ready: Sequence[int] = ()
     ) -> tuple[list[Applied | StateStoreError], set[int]]:
         """The apply script once per chunk of sessions (each session fenced and
-        version-locked on its own), then the MGET of ``partitions_ready``: one round trip
+        version-locked on its own), then the readiness keys of ``ready``: one round trip
         for a whole batch of decisions."""
         if not requests and not ready:
             return [], set()
         trip = RoundTrip(self._client)
-        batches = chunks(requests)
-        for batch in batches:
+        calls = self._batches([request.session_id for request in requests])
+        for call in calls:
+            batch = [requests[i] for i in call]
             keys = [key for request in batch for key in self.keys_for(request.session_id)]
             trip.script(_APPLY, keys, [arg for request in batch for arg in self._args(request)])
-        if ready:
-            trip.command("MGET", *[self._ready_key(p) for p in ready])
-        first = requests[0].session_id if requests else "-"
-        with redis_errors(f"Redis write failed for session {first}"):
+        for partition in ready:  # one GET each: on a cluster they live in different slots
+            trip.command("GET", self._ready_key(partition))
+        what = f"Redis write failed for session {requests[0].session_id}" if requests else ""
+        with redis_errors(what or "Redis read failed"):
             replies = trip.execute()
-        results: list[Applied | StateStoreError] = []
-        for batch, reply in zip(batches, replies, strict=False):
-            if isinstance(reply, Exception):
-                results += [
-                    StateStoreError(f"Redis write failed for session {r.session_id}: {reply}")
-                    for r in batch
-                ]
-                continue
-            for request, status, detail in zip(batch, reply[::2], reply[1::2], strict=True):
-                results.append(applied(request, status, detail))
-        found: set[int] = set()
-        if ready:
-            marks = replies[-1]
-            if isinstance(marks, Exception):
-                raise StateStoreError(f"Redis read failed: {marks}")
-            found = {p for p, value in zip(ready, marks, strict=True) if value is not None}
-        return results, found
+        results: list[Applied | StateStoreError | None] = [None] * len(requests)
+        for call, reply in zip(calls, replies, strict=False):
+            for n, i in enumerate(call):
+                request = requests[i]
+                if isinstance(reply, Exception):
+                    why = f"Redis write failed for session {request.session_id}: {reply}"
+                    results[i] = StateStoreError(why)
+                else:
+                    results[i] = applied(request, reply[2 * n], reply[2 * n + 1])
+        marks = replies[len(calls) :]
+        for mark in marks:
+            if isinstance(mark, Exception):
+                raise StateStoreError(f"Redis read failed: {mark}")
+        found = {p for p, value in zip(ready, marks, strict=True) if value is not None}
+        return [result for result in results if result is not None], found
 
     def _args(self, request: ApplyRequest) -> list[Any]:
         decision = request.decision
@@ -202,9 +210,10 @@ class RedisStateStore:
         if not last_published:
             return
         trip = RoundTrip(self._client)
-        for chunk in chunks(list(last_published.items())):
-            keys = [self.keys_for(session_id)[1] for session_id, _ in chunk]
-            trip.script(_PUBLISHED, keys, [cycle_id for _, cycle_id in chunk])
+        items = list(last_published.items())
+        for call in self._batches([session_id for session_id, _ in items]):
+            keys = [self.keys_for(items[i][0])[1] for i in call]
+            trip.script(_PUBLISHED, keys, [items[i][1] for i in call])
         with redis_errors("Redis write failed marking outcomes published"):
             raise_first(trip.execute())
 
@@ -241,11 +250,11 @@ class RedisStateStore:
             pipe.execute()
 
     def server_identity(self) -> str:
-        """Which Redis server process answers (its ``run_id``): a new one after a restart or
-        a failover, when the data may have gone back in time."""
+        """Which Redis server processes answer (``run_id``; on a cluster every master's node
+        id and run id): a new one after a restart or a failover, when the data may have gone
+        back in time."""
         with redis_errors("Redis read failed"):
-            info = self._client.info("server")
-        return str(info.get("run_id", ""))
+            return cluster.server_identity(self._client)
 
     def _ready_key(self, partition: int) -> str:
         return f"{self.namespace}:ready:{partition}"
@@ -255,9 +264,8 @@ class RedisStateStore:
         (or never had) that partition's sessions and they must be restored first."""
         if not partitions:
             return set()
-        with redis_errors("Redis read failed"):
-            found = self._client.mget([self._ready_key(p) for p in partitions])
-        return {p for p, value in zip(partitions, found, strict=True) if value is not None}
+        _, ready = self.apply_many([], ready=partitions)
+        return ready
 
     def mark_partition_ready(self, partition: int) -> None:
         with redis_errors("Redis write failed"):

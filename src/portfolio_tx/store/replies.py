@@ -1,7 +1,9 @@
 """What Redis answers, as the store's values and errors.
 
 ``redis_errors`` is the one place a redis-py error becomes a StateStoreError: every Redis
-call of the project (the store, the heartbeat, the readiness check) goes through it. The
+call of the project (the store, the heartbeat, the readiness check) goes through it. That
+includes RedisCluster's own errors that are no RedisError (RedisClusterException: no slot
+served, a cross-slot call, a cluster without a reachable node). The
 rest turns the Lua scripts' replies into the port's values.
 """
 
@@ -11,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from portfolio_tx.errors import ConcurrentModificationError, StateLostError, StateStoreError
 from portfolio_tx.store.port import Applied, ApplyRequest, staged_on
@@ -23,7 +25,7 @@ def redis_errors(what: str, *, fix: str = "") -> Iterator[None]:
     "<what> (<error>) — <fix>" when there is something to do about it."""
     try:
         yield
-    except RedisError as exc:
+    except (RedisError, RedisClusterException) as exc:
         raise StateStoreError(f"{what} ({exc}) — {fix}" if fix else f"{what}: {exc}") from exc
 
 

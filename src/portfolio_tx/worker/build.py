@@ -16,6 +16,7 @@ from portfolio_tx.kafka.clients import (
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.kafka.mark_feed import MarkFeed
 from portfolio_tx.store import RedisStateStore
+from portfolio_tx.store.cluster import check_mode
 from portfolio_tx.store.replies import redis_errors
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.worker.loop import Worker
@@ -27,11 +28,13 @@ _SHORT_FETCH = {"fetch.wait.max.ms": 20}
 
 
 def connect_store(settings: Settings) -> RedisStateStore:
-    """A RedisStateStore that answered PING; StateStoreError with a fix otherwise."""
+    """A RedisStateStore that answered PING, in the mode its URL says (a ``redis://`` URL
+    naming a cluster node is refused); StateStoreError with a fix otherwise."""
     store = RedisStateStore.from_url(settings.redis_url, namespace=settings.redis_namespace)
     where = f"cannot reach Redis at {settings.redis_url}"
     with redis_errors(where, fix="is it running? set REDIS_URL"):
         store.client.ping()
+    check_mode(store.client, settings.redis_url)
     return store
 
 

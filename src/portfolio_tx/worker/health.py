@@ -12,8 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 
-import redis
-
+from portfolio_tx.store.cluster import Client
 from portfolio_tx.store.replies import redis_errors
 
 HEARTBEAT_TTL_S = 10
@@ -30,7 +29,7 @@ class Health:
     detail: str
 
 
-def beat(client: redis.Redis, key: str, *, ready: bool, partitions: int, decided: int) -> None:
+def beat(client: Client, key: str, *, ready: bool, partitions: int, decided: int) -> None:
     """Record that the worker's loop is turning. Raises StateStoreError (the caller counts it)."""
     document = {
         "ts": int(time.time() * 1000),
@@ -42,7 +41,7 @@ def beat(client: redis.Redis, key: str, *, ready: bool, partitions: int, decided
         client.set(key, json.dumps(document), ex=HEARTBEAT_TTL_S)
 
 
-def check(client: redis.Redis, key: str, *, max_age_s: float = 5.0) -> Health:
+def check(client: Client, key: str, *, max_age_s: float = 5.0) -> Health:
     with redis_errors("cannot read the heartbeat from Redis"):
         raw = client.get(key)
     if raw is None:
