@@ -19,7 +19,7 @@ from workload import Workload
 from portfolio_tx.ledger import PortfolioState
 from portfolio_tx.store import RedisStateStore
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import CycleOutcome, state_from_outcome
+from portfolio_tx.wire.outcomes import CycleOutcome, state_from_outcome
 
 SAMPLE = 50
 

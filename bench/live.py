@@ -112,7 +112,7 @@ def reader_main(bootstrap: str, topic: str, expected: int, out: str) -> None:
     from harness import assign_all, reader
 
     from portfolio_tx.wire.codec import Codec
-    from portfolio_tx.wire.events import CycleOutcome
+    from portfolio_tx.wire.outcomes import CycleOutcome
 
     codec = Codec()
     consumer = reader(Stack(bootstrap, ""), f"bench-lat-{time.monotonic_ns()}",

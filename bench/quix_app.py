@@ -43,7 +43,8 @@ from portfolio_tx.ledger import (
 )
 from portfolio_tx.store.document import dump_state, load_state
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import CycleMarker, Fill, PnlEvent, outcome_from_decision
+from portfolio_tx.wire.events import CycleMarker, Fill, PnlEvent
+from portfolio_tx.wire.outcomes import outcome_from_decision
 from portfolio_tx.worker.mark_table import MarkTable
 
 MAX_MARK_AGE_MS = 300_000

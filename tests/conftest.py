@@ -7,6 +7,11 @@ that need it, with the script's output and the tail of the services' logs.
 
 Tests under tests/integration and tests/faults, and any test that uses the `stack` fixture,
 are marked `integration` at collection; tests under tests/faults are also marked `faults`.
+Tests marked `redis_cluster` run twice, against the single Redis and against a Redis Cluster
+(three masters, three replicas) that the session starts itself with
+`scripts/stack start-redis-cluster` (and stops afterwards when it started it); a cluster
+that cannot start fails those tests, never skips them.
+
 Each test gets its own names (`topic_prefix`, `unique_name`), creates its own topics
 (`create_topics`) and keys (`redis_client` under `redis_prefix`), and those are removed after.
 """
@@ -150,8 +155,37 @@ def bootstrap_servers(stack: Stack) -> str:
     return stack.bootstrap_servers
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`redis_cluster`-marked tests that use Redis: once per kind of Redis."""
+    marked = metafunc.definition.get_closest_marker("redis_cluster") is not None
+    if marked and "redis_url" in metafunc.fixturenames:
+        metafunc.parametrize("redis_url", ["redis", "cluster"], indirect=True)
+
+
 @pytest.fixture(scope="session")
-def redis_url(stack: Stack) -> str:
+def redis_cluster_url() -> Iterator[str]:
+    """The REDIS_URL (`redis+cluster://...`) of the Redis Cluster from scripts/stack."""
+    try:
+        done = run_stack("start-redis-cluster", timeout=STACK_UP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail("scripts/stack start-redis-cluster did not finish", pytrace=False)
+    env = parse_env_lines(done.stdout)
+    if done.returncode != 0 or "REDIS_URL" not in env:
+        pytest.fail(
+            f"the Redis Cluster could not be started: scripts/stack start-redis-cluster "
+            f"exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}",
+            pytrace=False,
+        )
+    yield env["REDIS_URL"]
+    if env.get("PTX_STACK_STARTED") and os.environ.get("PTX_KEEP_REDIS_CLUSTER") != "1":
+        run_stack("stop-redis-cluster", timeout=120)
+
+
+@pytest.fixture(scope="session")
+def redis_url(stack: Stack, request: pytest.FixtureRequest) -> str:
+    """The stack's Redis; for a `redis_cluster`-marked test, also the Redis Cluster's."""
+    if getattr(request, "param", "redis") == "cluster":
+        return str(request.getfixturevalue("redis_cluster_url"))
     return stack.redis_url
 
 
@@ -247,9 +281,9 @@ def redis_prefix(topic_prefix: str) -> str:
 @pytest.fixture
 def redis_client(redis_url: str, redis_prefix: str) -> Iterator[redis.Redis]:
     """A Redis client; every key under `redis_prefix` is deleted after the test."""
-    import redis as redis_lib
+    from portfolio_tx.store.cluster import client_from_url
 
-    client = redis_lib.Redis.from_url(redis_url)
+    client: Any = client_from_url(redis_url)
     try:
         yield client
     finally:

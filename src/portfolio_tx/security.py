@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -129,17 +128,17 @@ def secret_from_env(env: Mapping[str, str], name: str) -> Secret | None:
 
 
 def redacted_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages and logs)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<a malformed URL>"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    """``url`` with any password replaced by ``***`` (for messages and logs); also for a
+    cluster URL naming several ``host:port``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    auth, at, hosts = netloc.rpartition("@")
+    if not at or ":" not in auth:
+        return url
+    user = auth.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hosts}{slash}{tail}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +196,8 @@ class RedisSecurity:
         tls = {"ssl_ca_certs": self.ssl_ca_certs, "ssl_certfile": self.ssl_certfile,
                "ssl_keyfile": self.ssl_keyfile}  # fmt: skip
         given = {k: v for k, v in tls.items() if v is not None}
-        if given and not url.startswith("rediss://"):
-            raise ConfigError("REDIS_SSL_* files need a rediss:// REDIS_URL")
+        if given and not url.startswith(("rediss://", "rediss+cluster://")):
+            raise ConfigError("REDIS_SSL_* files need a rediss:// (or rediss+cluster://) REDIS_URL")
         return {**kwargs, **given}
 
 

@@ -14,7 +14,8 @@ from harness import FaultRun
 from portfolio_tx.kafka.publisher import Publisher
 from portfolio_tx.ledger import PnlKind, Side
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import CycleMarker, CycleOutcome, Fill, PnlEvent
+from portfolio_tx.wire.events import CycleMarker, Fill, PnlEvent
+from portfolio_tx.wire.outcomes import CycleOutcome
 
 
 def murmur2_partition(key: str, partitions: int) -> int:

@@ -34,7 +34,7 @@ from portfolio_tx.sim.publish import publish
 from portfolio_tx.sim.upstream import SimConfig, Upstream, generate
 from portfolio_tx.store import RedisStateStore
 from portfolio_tx.store.memory import MemoryStateStore
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 from portfolio_tx.wire.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,10 +100,25 @@ class PrivateRedis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class SharedRedis:
+    """A Redis (or Redis Cluster) the run shares with others: its keys live under the run's
+    namespace and are deleted at the end; it is never stopped by the run."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self.url = url
+        self.namespace = namespace
+
+    def close(self) -> None:
+        store = RedisStateStore.from_url(self.url, namespace=self.namespace)
+        for key in store.client.scan_iter(match=f"{self.namespace}:*", count=1000):
+            store.client.delete(key)
+        store.client.close()
+
+
 @dataclass
 class FaultRun:
     settings: Settings
-    redis: PrivateRedis
+    redis: PrivateRedis | SharedRedis
     upstream: Upstream
     workers: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
@@ -277,18 +292,27 @@ def make_run(
     faults: tuple[Fault, ...] = ORDER_INDEPENDENT,
     fault_rate: float = 0.1,
     seed: int = 7,
+    replication_factor: int = 1,
+    redis_url: str | None = None,
     **limits: object,
 ) -> FaultRun:
+    """A run on fresh topics; on a Redis of its own, or with ``redis_url`` on that shared
+    Redis (a Redis Cluster, say) under a namespace of its own."""
     topics = TopicNames.with_prefix(prefix)
-    create_topics(bootstrap_servers, topics, partitions)
-    private = PrivateRedis()
-    private.start()
+    create_topics(bootstrap_servers, topics, partitions, replication_factor=replication_factor)
+    namespace = "ptx" if redis_url is None else prefix.rstrip(".")
+    private: PrivateRedis | SharedRedis
+    if redis_url is None:
+        private = PrivateRedis()
+        private.start()
+    else:
+        private = SharedRedis(redis_url, namespace)
     settings = Settings(
         bootstrap_servers=bootstrap_servers,
         redis_url=private.url,
         topics=topics,
         group_id=f"{prefix}group",
-        redis_namespace="ptx",
+        redis_namespace=namespace,
         cycle_timeout_s=2.0,
         max_mark_age_s=300.0,
         batch_size=200,  # small transactions: kills land in more of them

@@ -29,7 +29,7 @@ from big import (
 from confluent_kafka import Message
 from harness import LONG, FaultRun
 
-from portfolio_tx.wire.events import INLINE_EVENT_IDS_BYTES
+from portfolio_tx.wire.outcomes import INLINE_EVENT_IDS_BYTES
 
 BROKER_LIMIT = 1_000_000  # the producer's and the broker's default message size
 

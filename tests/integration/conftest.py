@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from portfolio_tx import RedisStateStore
 
@@ -20,9 +19,10 @@ from pipeline import Pipeline, make_pipeline  # noqa: E402
 @pytest.fixture
 def store(redis_url: str) -> Iterator[RedisStateStore]:
     """A store whose keys live under a fresh namespace, deleted afterwards."""
-    client = redis.Redis.from_url(redis_url)
     namespace = f"t-{uuid.uuid4().hex[:12]}"
-    yield RedisStateStore(client, namespace=namespace)
+    store = RedisStateStore.from_url(redis_url, namespace=namespace)
+    client = store.client
+    yield store
     for key in client.scan_iter(match=f"{namespace}:*", count=1000):
         client.delete(key)
     client.close()

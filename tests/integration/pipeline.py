@@ -22,7 +22,8 @@ from portfolio_tx.kafka.publisher import Publisher
 from portfolio_tx.ledger import PnlKind, Side
 from portfolio_tx.store import RedisStateStore
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import CycleMarker, CycleOutcome, Fill, MarkPrice, PnlEvent
+from portfolio_tx.wire.events import CycleMarker, Fill, MarkPrice, PnlEvent
+from portfolio_tx.wire.outcomes import CycleOutcome
 from portfolio_tx.wire.topics import TopicNames
 from portfolio_tx.worker.build import build_worker
 from portfolio_tx.worker.stats import WorkerStats

@@ -11,7 +11,7 @@ from pipeline import Pipeline
 from test_worker_worked_example import S, publish_worked_example
 
 from portfolio_tx.kafka.commitlog import CommitLog
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 from portfolio_tx.worker.heads import HEAD_HEADER, Head, head_from_headers
 from portfolio_tx.worker.restore import read_heads
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from portfolio_tx import RedisStateStore, portfolio_transaction
 from portfolio_tx.errors import ConcurrentModificationError, StateLostError
 from portfolio_tx.store.port import Applied, SessionSnapshot, WriteQueue
 from portfolio_tx.transaction import PortfolioTransaction
+
+pytestmark = pytest.mark.redis_cluster  # also against a Redis Cluster
 
 
 def _transfer(
@@ -74,7 +78,7 @@ def test_a_batch_applies_each_decision_on_its_own(store: RedisStateStore) -> Non
         2,
     )
     assert fresh.last_decided == 2
-    decided = store.decided("fresh", 1)
+    decided = store.decided_cycle("fresh", 1)
     assert decided is not None and decided.outcome == b"outcome fresh 1"
     assert decided.event_ids == {"t-fresh-1"}
     assert store.load("fenced").state.cash == Decimal("10")

@@ -12,6 +12,8 @@ import pytest
 from portfolio_tx import ConcurrentModificationError, RedisStateStore, portfolio_transaction
 from portfolio_tx.ledger import DiscardReason
 
+pytestmark = pytest.mark.redis_cluster  # also against a Redis Cluster
+
 
 def test_two_concurrent_commits_on_one_session_exactly_one_wins(store: RedisStateStore) -> None:
     with portfolio_transaction(store, "race") as tx:
@@ -136,7 +138,7 @@ def test_published_marks_only_move_forward(store: RedisStateStore) -> None:
     store.mark_published({"pub": 2})
     store.mark_published({"pub": 1})
     assert store.load("pub").published_through == 2
-    decided = store.decided("pub", 2)
+    decided = store.decided_cycle("pub", 2)
     assert decided is not None and decided.published and decided.event_ids == {"e2"}
     assert decided.decided_at_ms > 0
 

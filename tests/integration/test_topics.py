@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,3 +114,27 @@ def test_an_unreachable_broker_is_reported_with_its_address() -> None:
     message = str(caught.value)
     assert message.startswith("cannot reach Kafka at 127.0.0.1:1 (")
     assert message.endswith("— is the broker running? set KAFKA_BOOTSTRAP_SERVERS")
+
+
+def test_topics_create_asks_for_the_replication_factor_it_is_given(
+    bootstrap_servers: str, names: TopicNames, topic_prefix: str
+) -> None:
+    # one broker: a factor of 2 is refused by Kafka, naming the topic and the broker count
+    done = subprocess.run(
+        [sys.executable, "-m", "portfolio_tx", "topics", "create", "--replication-factor", "2"],
+        env={
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+            "PTX_TOPIC_PREFIX": topic_prefix,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "cannot create topic" in lines[0] and topic_prefix in lines[0]
+    assert "replication factor" in lines[0].lower() and "Traceback" not in done.stderr
+    created = create_topics(bootstrap_servers, names, 2, replication_factor=1)
+    assert sorted(created) == sorted(names.all())  # the refused run created none

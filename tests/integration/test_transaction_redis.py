@@ -10,6 +10,8 @@ import pytest
 from portfolio_tx import RedisStateStore, portfolio_transaction
 from portfolio_tx.ledger import DiscardReason
 
+pytestmark = pytest.mark.redis_cluster  # also against a Redis Cluster
+
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pipeline import T0, Pipeline
 
 from portfolio_tx import portfolio_transaction
-from portfolio_tx.wire.events import OutcomeKind
+from portfolio_tx.ledger import OutcomeKind
 from portfolio_tx.worker.stats import WorkerStats
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
 from pipeline import T0, Pipeline
 
 from portfolio_tx.ledger import OutcomeKind
+
+pytestmark = pytest.mark.redis_cluster  # also against a Redis Cluster
 
 S = "desk-1"
 BTC, ETH = "BTC/USDT", "ETH/USDT"

@@ -21,15 +21,8 @@ from ledger_helpers import run_cycle
 from portfolio_tx.errors import DecodeError
 from portfolio_tx.ledger import CostBasis, PnlKind, PortfolioState, Side, to_wire
 from portfolio_tx.wire.codec import Codec, EncodeError, registry_client
-from portfolio_tx.wire.events import (
-    CycleMarker,
-    CycleOutcome,
-    Event,
-    Fill,
-    MarkPrice,
-    PnlEvent,
-    outcome_from_decision,
-)
+from portfolio_tx.wire.events import CycleMarker, Event, Fill, MarkPrice, PnlEvent
+from portfolio_tx.wire.outcomes import CycleOutcome, outcome_from_decision
 from portfolio_tx.wire.records import EXACT, WIRE, record_type, record_types
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -438,7 +431,7 @@ def test_an_outcome_of_the_earlier_schema_still_decodes_with_the_new_fields_defa
     import fastavro
     from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-    from portfolio_tx.wire.events import CycleOutcome
+    from portfolio_tx.wire.outcomes import CycleOutcome
     from portfolio_tx.wire.records import record_type
 
     old_text = (

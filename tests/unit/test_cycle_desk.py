@@ -63,7 +63,7 @@ class Record:
 
 
 @dataclass
-class Desk:
+class DeskRig:
     """A CycleDesk and what it handed out: outcomes published, records dead-lettered."""
 
     settings: Settings = field(
@@ -146,7 +146,7 @@ class Cycle:
         fills = sum(isinstance(e, Fill) for e in self.events)
         return CycleMarker(SESSION, self.cycle_id, fills, len(self.events) - fills, self.ts + 1)
 
-    def read_into(self, desk: Desk) -> None:
+    def read_into(self, desk: DeskRig) -> None:
         for event in self.events:
             desk.read(event)
         desk.read(self.marker())
@@ -159,7 +159,7 @@ def outcome(verdict: Verdict) -> str:
 
 
 def test_the_worked_example_through_the_desk() -> None:
-    d = Desk()
+    d = DeskRig()
     BUY, SELL = Side.BUY, Side.SELL
     d.mark(BTC, "50500", T0)
     Cycle(1, T0 + 1000).pnl(PnlKind.TRANSFER, "100000").fill(BUY, "1", "50000", "25").read_into(d)
@@ -192,7 +192,7 @@ def test_the_worked_example_through_the_desk() -> None:
 
 
 def test_a_held_symbol_marked_only_after_the_marker_is_missing_mark() -> None:
-    d = Desk()
+    d = DeskRig()
     cycle = Cycle(1, T0).pnl(PnlKind.TRANSFER, "100000").fill(Side.BUY, "1", "50000", "25")
     d.mark(BTC, "50500", T0 + 5)  # after the marker's ts (T0 + 1)
     cycle.read_into(d)
@@ -201,7 +201,7 @@ def test_a_held_symbol_marked_only_after_the_marker_is_missing_mark() -> None:
 
 
 def test_a_duplicate_event_id_within_a_cycle_is_applied_once() -> None:
-    d = Desk()
+    d = DeskRig()
     d.mark(BTC, "50500", T0)
     cycle = Cycle(1, T0 + 1000).pnl(PnlKind.TRANSFER, "100000").fill(Side.BUY, "1", "50000", "25")
     for event in cycle.events:
@@ -213,7 +213,7 @@ def test_a_duplicate_event_id_within_a_cycle_is_applied_once() -> None:
 
 
 def test_a_later_cycle_waits_for_an_earlier_one_and_follows_it_when_it_times_out() -> None:
-    d = Desk()
+    d = DeskRig()
     d.mark(BTC, "50500", T0)
     one = Cycle(1, T0 + 1000).pnl(PnlKind.TRANSFER, "100000").fill(Side.BUY, "1", "50000", "25")
     d.read(one.events[0])  # its fill never comes
@@ -229,7 +229,7 @@ def test_a_later_cycle_waits_for_an_earlier_one_and_follows_it_when_it_times_out
 
 
 def test_more_events_than_the_marker_announced_is_count_mismatch() -> None:
-    d = Desk()
+    d = DeskRig()
     cycle = Cycle(1, T0).pnl(PnlKind.TRANSFER, "100").pnl(PnlKind.TRANSFER, "100")
     d.read(cycle.events[0])
     d.read(cycle.events[1])
@@ -239,7 +239,7 @@ def test_more_events_than_the_marker_announced_is_count_mismatch() -> None:
 
 
 def test_a_redelivered_event_of_a_decided_cycle_is_skipped_and_a_late_one_dead_lettered() -> None:
-    d = Desk()
+    d = DeskRig()
     cycle = Cycle(1, T0).pnl(PnlKind.TRANSFER, "100")
     offset = d.read(cycle.events[0])
     d.read(cycle.marker())
@@ -257,7 +257,7 @@ def test_a_redelivered_event_of_a_decided_cycle_is_skipped_and_a_late_one_dead_l
 
 @pytest.mark.parametrize("value", [b"", b"\x00not avro", b"\xc3\x01" + b"\x00" * 8])
 def test_an_undecodable_record_is_dead_lettered_and_the_cycle_goes_on(value: bytes) -> None:
-    d = Desk()
+    d = DeskRig()
     fills = d.settings.topics.fills
     d.read_raw(fills, value, T0)
     assert [(topic, offset) for topic, offset, _ in d.dead_letters] == [(fills, 0)]
@@ -266,7 +266,7 @@ def test_an_undecodable_record_is_dead_lettered_and_the_cycle_goes_on(value: byt
 
 
 def test_an_open_cycle_pins_its_first_offsets_until_it_is_decided() -> None:
-    d = Desk()
+    d = DeskRig()
     cycle = Cycle(1, T0).pnl(PnlKind.TRANSFER, "100")
     d.read(cycle.events[0])
     assert d.desk.pinned() == {(d.settings.topics.pnl, 0): 0}
@@ -277,7 +277,7 @@ def test_an_open_cycle_pins_its_first_offsets_until_it_is_decided() -> None:
 
 
 def test_an_epsilon_in_the_settings_is_the_tolerance_the_cycle_is_decided_with() -> None:
-    d = Desk(settings=Settings(instance_id="t", epsilon=Decimal("0.25")))
+    d = DeskRig(settings=Settings(instance_id="t", epsilon=Decimal("0.25")))
     d.mark(BTC, "50500", T0)
     Cycle(1, T0).pnl(PnlKind.TRANSFER, "100000").pnl(PnlKind.REALIZED, "0.5").read_into(d)
     [verdict] = d.decide()  # Δ = −0.5: within the rule's 1.00, not within 0.25

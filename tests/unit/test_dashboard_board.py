@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from portfolio_tx.dashboard.board import Board
 from portfolio_tx.ledger import OutcomeKind
-from portfolio_tx.wire.events import CycleOutcome, OutcomePosition
+from portfolio_tx.wire.outcomes import CycleOutcome, OutcomePosition
 
 
 def outcome(

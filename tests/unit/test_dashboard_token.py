@@ -7,7 +7,7 @@ from starlette.testclient import TestClient
 
 from portfolio_tx.config import Settings
 from portfolio_tx.dashboard.board import Board
-from portfolio_tx.dashboard.live import Desk
+from portfolio_tx.dashboard.live import LiveBoard
 from portfolio_tx.dashboard.server import TOKEN_COOKIE, create_app, serve
 from portfolio_tx.errors import ConfigError
 
@@ -16,7 +16,7 @@ TOKEN = "s3cret-token-for-the-desk"
 
 @pytest.fixture
 def client() -> TestClient:
-    return TestClient(create_app(Desk(Board(history=10)), token=TOKEN))
+    return TestClient(create_app(LiveBoard(Board(history=10)), token=TOKEN))
 
 
 def test_a_request_without_the_token_is_401(client: TestClient) -> None:
@@ -43,7 +43,7 @@ def test_the_token_in_the_query_sets_the_cookie_the_page_then_carries(client: Te
 
 
 def test_without_a_token_the_page_stays_open_on_loopback() -> None:
-    open_client = TestClient(create_app(Desk(Board(history=10))))
+    open_client = TestClient(create_app(LiveBoard(Board(history=10))))
     assert open_client.get("/").status_code == 200
 
 

@@ -15,11 +15,13 @@ from portfolio_tx.wire.events import (
     Fill,
     InputEvent,
     MarkPrice,
+    PnlEvent,
+    event_problem,
+)
+from portfolio_tx.wire.outcomes import (
     OutcomeLot,
     OutcomeMark,
     OutcomePosition,
-    PnlEvent,
-    event_problem,
     outcome_from_decision,
     state_from_outcome,
 )
@@ -202,7 +204,7 @@ def test_a_256_character_id_is_still_fine() -> None:
 def test_a_large_cycles_outcome_carries_a_count_and_digest_instead_of_its_ids() -> None:
     import uuid
 
-    from portfolio_tx.wire.events import INLINE_EVENT_IDS_BYTES, event_ids_digest
+    from portfolio_tx.wire.outcomes import INLINE_EVENT_IDS_BYTES, event_ids_digest
 
     decision = run_cycle(FUNDED, [], cycle_id=2)
     ids = tuple(str(uuid.uuid4()) for _ in range(50_000))

@@ -20,7 +20,7 @@ from portfolio_tx.kafka.clients import located, make_reader
 from portfolio_tx.kafka.mark_feed import MarkFeed
 from portfolio_tx.store.port import StateStore
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 from portfolio_tx.worker.book import SessionBook
 from portfolio_tx.worker.decide import Verdict
 from portfolio_tx.worker.desk import CycleDesk

@@ -25,7 +25,7 @@ from portfolio_tx.errors import ConfigError
 from portfolio_tx.kafka.clients import make_reader
 from portfolio_tx.ledger import PortfolioState
 from portfolio_tx.store import RedisStateStore
-from portfolio_tx.wire.events import state_from_outcome
+from portfolio_tx.wire.outcomes import state_from_outcome
 from portfolio_tx.worker.build import connect_store
 
 

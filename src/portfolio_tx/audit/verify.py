@@ -17,7 +17,7 @@ from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.ledger import PortfolioState, canonical
 from portfolio_tx.store.memory import MemoryStateStore
 from portfolio_tx.store.port import SessionSnapshot, StateStore
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 from portfolio_tx.worker.build import connect_store
 
 

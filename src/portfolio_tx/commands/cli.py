@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from portfolio_tx.commands.flags import (
-    DEFAULT_DASHBOARD_PORT,
     LOCALHOST,
     OneLineParser,
     RunOptions,
+    add_dashboard_flags,
     load_run_options,
     parse_port,
 )
@@ -101,25 +101,6 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _dashboard_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--port",
-        dest="dashboard_port",
-        metavar="PORT",
-        type=parse_port,
-        help=f"HTTP port [PTX_DASHBOARD_PORT] ({DEFAULT_DASHBOARD_PORT})",
-    )
-    parser.add_argument(
-        "--host",
-        dest="dashboard_host",
-        metavar="HOST",
-        help=f"address the page is served on [PTX_DASHBOARD_HOST] ({LOCALHOST})",
-    )
-    parser.add_argument(
-        "--history", type=parse_positive_int, default=2000, help="equity points per session (2000)"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="portfolio-tx",
@@ -141,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--marks-partitions", type=parse_positive_int, help="marks topic (same as --partitions)"
     )
+    create.add_argument(
+        "--replication-factor", type=parse_positive_int, default=1, help="copies per partition (1)"
+    )
 
     state = commands.add_parser("state", help="print a session's committed state")
     _settings_flags(state)
@@ -157,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "dashboard", help="a live web page of the commit topic (equity, positions, discards)"
     )
     _settings_flags(dashboard)
-    _dashboard_flags(dashboard)
+    add_dashboard_flags(dashboard)
 
     for name, (module, summary) in _COMMAND_MODULES.items():
         command = commands.add_parser(name, help=summary)
@@ -255,7 +239,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings, options: RunOptions)
     if args.command == "topics":
         from portfolio_tx.kafka.admin import create_topics
 
-        created = create_topics(settings, settings.topics, args.partitions, args.marks_partitions)
+        created = create_topics(
+            settings,
+            settings.topics,
+            args.partitions,
+            args.marks_partitions,
+            replication_factor=args.replication_factor,
+        )
         for topic in settings.topics.all():
             print(f"{topic}: {'created' if topic in created else 'exists'}")
         return 0

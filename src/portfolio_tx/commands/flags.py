@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, NoReturn
 
+from portfolio_tx.config import parse_positive_int
 from portfolio_tx.errors import ConfigError
 from portfolio_tx.logs import FORMATS, LEVELS
 from portfolio_tx.security import Secret, secret_from_env
@@ -57,6 +58,25 @@ class OneLineParser(argparse.ArgumentParser):
             return super()._get_value(action, arg_string)
         except ConfigError as exc:
             raise argparse.ArgumentError(action, str(exc)) from exc
+
+
+def add_dashboard_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port",
+        dest="dashboard_port",
+        metavar="PORT",
+        type=parse_port,
+        help=f"HTTP port [PTX_DASHBOARD_PORT] ({DEFAULT_DASHBOARD_PORT})",
+    )
+    parser.add_argument(
+        "--host",
+        dest="dashboard_host",
+        metavar="HOST",
+        help=f"address the page is served on [PTX_DASHBOARD_HOST] ({LOCALHOST})",
+    )
+    parser.add_argument(
+        "--history", type=parse_positive_int, default=2000, help="equity points per session (2000)"
+    )
 
 
 def parse_port(raw: str, name: str | None = None) -> int:

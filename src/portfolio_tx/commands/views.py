@@ -6,7 +6,7 @@ from typing import Any
 
 from portfolio_tx.ledger import canonical, money2, to_wire
 from portfolio_tx.store.port import StateStore
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 
 
 def state_json(store: StateStore, session_id: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from portfolio_tx.ledger import canonical
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 
 Json = dict[str, Any]
 

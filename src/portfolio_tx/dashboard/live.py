@@ -3,7 +3,7 @@ fan-out of every new outcome to the connected browsers.
 
 ``CommitFeed`` reads every partition of the commit topic ``read_committed`` from the
 beginning (a group-less reader: nothing is committed, every start replays the topic), so the
-board shows exactly the decided cycles, aborted transactions never. ``Desk`` holds the board
+board shows exactly the decided cycles, aborted transactions never. ``LiveBoard`` holds the board
 behind one lock: a browser's snapshot and its subscription are taken together, so it sees
 every outcome exactly once, either in the snapshot or as an event after it.
 """
@@ -23,7 +23,7 @@ from portfolio_tx.dashboard.board import Board, Json
 from portfolio_tx.errors import DecodeError, KafkaSetupError
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.logs import LIBRDKAFKA_LOGGER
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 
 log = logging.getLogger("portfolio_tx.dashboard")
 
@@ -52,7 +52,7 @@ class Subscription:
         self.queue.put_nowait(None)
 
 
-class Desk:
+class LiveBoard:
     """The board and its subscribers; ``apply`` may be called from any thread."""
 
     def __init__(self, board: Board) -> None:
@@ -112,11 +112,11 @@ class _ClientLog:
 
 
 class CommitFeed:
-    """Follows the commit topic into a Desk on a daemon thread."""
+    """Follows the commit topic into a LiveBoard on a daemon thread."""
 
-    def __init__(self, settings: Settings, desk: Desk) -> None:
+    def __init__(self, settings: Settings, live: LiveBoard) -> None:
         self._client_log = _ClientLog()
-        self._desk = desk
+        self._live = live
         self._log = CommitLog.open(settings, "dashboard", logger=self._client_log)
         self._closed = False
         self._stop = threading.Event()
@@ -146,7 +146,7 @@ class CommitFeed:
                 continue
             if isinstance(read, DecodeError):
                 log.warning("skipping a record: %s", read)
-            elif self._desk.apply(read) is not None:
+            elif self._live.apply(read) is not None:
                 self.applied += 1
 
     def close(self) -> None:

@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portfolio_tx.config import Settings
 from portfolio_tx.dashboard.board import Board, Json
-from portfolio_tx.dashboard.live import CommitFeed, Desk
+from portfolio_tx.dashboard.live import CommitFeed, LiveBoard
 from portfolio_tx.errors import ConfigError
 from portfolio_tx.security import Secret
 
@@ -106,8 +106,8 @@ class TokenGate:
         await self._app(scope, receive, send_with_cookie)
 
 
-def create_app(desk: Desk, token: str | None = None) -> Starlette:
-    """The web app over ``desk`` (which a CommitFeed, or a test, fills); with ``token``,
+def create_app(live: LiveBoard, token: str | None = None) -> Starlette:
+    """The web app over ``live`` (which a CommitFeed, or a test, fills); with ``token``,
     every request must carry it (``TokenGate``)."""
     page = (resources.files("portfolio_tx.dashboard") / "static" / "index.html").read_text()
 
@@ -115,13 +115,13 @@ def create_app(desk: Desk, token: str | None = None) -> Starlette:
         return HTMLResponse(page)
 
     async def state(_: Request) -> JSONResponse:
-        return JSONResponse(desk.snapshot())
+        return JSONResponse(live.snapshot())
 
     async def healthz(_: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
     async def events(_: Request) -> StreamingResponse:
-        subscription, snapshot = desk.subscribe(asyncio.get_running_loop())
+        subscription, snapshot = live.subscribe(asyncio.get_running_loop())
 
         async def stream() -> AsyncIterator[str]:
             try:
@@ -137,7 +137,7 @@ def create_app(desk: Desk, token: str | None = None) -> Starlette:
                         return
                     yield sse("outcome", event)
             finally:
-                desk.unsubscribe(subscription)
+                live.unsubscribe(subscription)
 
         return StreamingResponse(
             stream(),
@@ -163,12 +163,12 @@ class _Server(uvicorn.Server):
     shutdown does not wait on them) and the command then returns normally (exit 0) instead
     of re-raising the signal the way uvicorn does."""
 
-    def __init__(self, config: uvicorn.Config, desk: Desk) -> None:
+    def __init__(self, config: uvicorn.Config, live: LiveBoard) -> None:
         super().__init__(config)
-        self._desk = desk
+        self._live = live
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._desk.close()
+        self._live.close()
         super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
@@ -227,12 +227,12 @@ def serve(
             "PTX_DASHBOARD_TOKEN or PTX_DASHBOARD_TOKEN_FILE"
         )
     sock = bind(host, port)
-    desk = Desk(Board(history=history))
-    feed = CommitFeed(settings, desk)
+    live = LiveBoard(Board(history=history))
+    feed = CommitFeed(settings, live)
     try:
         feed.start()
         config = uvicorn.Config(
-            create_app(desk, token.reveal() if token else None),
+            create_app(live, token.reveal() if token else None),
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -242,7 +242,7 @@ def serve(
         log.info(
             "dashboard at http://%s:%d/ following %s", host, bound_port, settings.topics.commits
         )
-        _Server(config, desk).run(sockets=[sock])
+        _Server(config, live).run(sockets=[sock])
     finally:
         feed.close()
         sock.close()

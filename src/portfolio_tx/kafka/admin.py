@@ -25,7 +25,15 @@ from confluent_kafka.cimpl import NewTopic
 
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import ConfigError, KafkaSetupError
-from portfolio_tx.kafka.clients import LIBRDKAFKA_LOG, as_settings, common_config, describe_target
+from portfolio_tx.kafka.clients import (
+    LIBRDKAFKA_LOG,
+    UNREACHABLE_FIX,
+    as_settings,
+    common_config,
+    describe_target,
+    kafka_error,
+    kafka_errors,
+)
 from portfolio_tx.kafka.refusals import Refusals, refusal
 from portfolio_tx.wire.topics import TopicNames
 
@@ -65,10 +73,8 @@ def admin_client(target: Settings | str) -> AdminClient:
     string for a plaintext cluster) whose librdkafka log goes to Python logging."""
     config: dict[str, Any] = {**common_config(as_settings(target)), "logger": _AdminLog()}
     refusals = config["error_cb"]
-    try:
+    with kafka_errors("cannot create a Kafka admin client"):
         admin = AdminClient(config)
-    except KafkaException as exc:
-        raise KafkaSetupError(f"cannot create a Kafka admin client: {_reason(exc)}") from exc
     _REFUSALS[admin] = refusals
     return admin
 
@@ -98,20 +104,10 @@ def _metadata(admin: AdminClient, where: str, timeout: float) -> Any:
                 refusals.raise_first()
             if time.monotonic() < deadline:
                 continue
+            reason = kafka_error(exc).str()
             raise KafkaSetupError(
-                f"cannot reach Kafka at {where} ({_reason(exc)}) — is the broker running? "
-                "set KAFKA_BOOTSTRAP_SERVERS"
+                f"cannot reach Kafka at {where} ({reason}) — {UNREACHABLE_FIX}"
             ) from exc
-
-
-def _reason(exc: KafkaException) -> str:
-    error = exc.args[0] if exc.args else None
-    return error.str() if isinstance(error, KafkaError) else str(exc)
-
-
-def _code(exc: KafkaException) -> int | None:
-    error = exc.args[0] if exc.args else None
-    return error.code() if isinstance(error, KafkaError) else None
 
 
 def _partition_counts(metadata: Any, topics: tuple[str, ...]) -> dict[str, int | None]:
@@ -177,11 +173,12 @@ def create_topics(
                 future.result(timeout=timeout)
                 created.append(topic)
             except KafkaException as exc:
-                if _code(exc) == KafkaError.TOPIC_ALREADY_EXISTS:
+                if kafka_error(exc).code() == KafkaError.TOPIC_ALREADY_EXISTS:
                     continue  # another process created it meanwhile
                 if (denied := refusal(exc.args[0], where, topic)) is not None:
                     raise denied from exc
-                raise KafkaSetupError(f"cannot create topic {topic}: {_reason(exc)}") from exc
+                reason = kafka_error(exc).str()
+                raise KafkaSetupError(f"cannot create topic {topic}: {reason}") from exc
             except TimeoutError as exc:
                 raise KafkaSetupError(
                     f"creating topic {topic} at {where} took longer than {timeout:g}s"

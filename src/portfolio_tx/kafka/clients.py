@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
@@ -28,6 +30,8 @@ from portfolio_tx.kafka.refusals import Refusals
 # librdkafka's own log lines go through Python logging (so --log-format json holds); only
 # for polled clients: an unpolled client would queue them.
 LIBRDKAFKA_LOG = logging.getLogger("portfolio_tx.librdkafka")
+
+UNREACHABLE_FIX = "is the broker running? set KAFKA_BOOTSTRAP_SERVERS"
 
 
 def common_config(settings: Settings) -> dict[str, Any]:
@@ -122,18 +126,27 @@ def plain_producer_config(settings: Settings | str, **extra: Any) -> dict[str, A
     }
 
 
-def make_consumer(config: dict[str, Any]) -> Consumer:
+@contextmanager
+def kafka_errors(what: str, *, fix: str = "") -> Iterator[None]:
+    """Raise a confluent-kafka error inside as KafkaSetupError: "<what>: <reason>", or
+    "<what> (<reason>) — <fix>". The one place a client's error becomes the project's; the
+    worker's transaction loop alone reads librdkafka's flags instead (``kafka_error``), to
+    tell a retriable error from a fatal one."""
     try:
-        return Consumer(config)
+        yield
     except KafkaException as exc:
-        raise KafkaSetupError(f"cannot create a Kafka consumer: {exc}") from exc
+        reason = kafka_error(exc).str()
+        raise KafkaSetupError(f"{what} ({reason}) — {fix}" if fix else f"{what}: {reason}") from exc
+
+
+def make_consumer(config: dict[str, Any]) -> Consumer:
+    with kafka_errors("cannot create a Kafka consumer"):
+        return Consumer(config)
 
 
 def make_producer(config: dict[str, Any]) -> Producer:
-    try:
+    with kafka_errors("cannot create a Kafka producer"):
         return Producer(config)
-    except KafkaException as exc:
-        raise KafkaSetupError(f"cannot create a Kafka producer: {exc}") from exc
 
 
 def kafka_error(exc: KafkaException) -> KafkaError:

@@ -22,16 +22,15 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     KafkaError,
-    KafkaException,
     Message,
     TopicPartition,
 )
 
 from portfolio_tx.config import Settings
 from portfolio_tx.errors import DecodeError, KafkaSetupError
-from portfolio_tx.kafka.clients import make_reader
+from portfolio_tx.kafka.clients import UNREACHABLE_FIX, kafka_errors, make_reader
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 
 log = logging.getLogger("portfolio_tx.kafka")
 
@@ -75,14 +74,8 @@ class CommitLog:
     def partitions(self) -> list[int]:
         """The commit topic's partitions. Raises KafkaSetupError with the fix when the broker
         cannot be reached or the topic does not exist."""
-        try:
+        with kafka_errors(f"cannot reach Kafka at {self._where}", fix=UNREACHABLE_FIX):
             metadata = self._consumer.list_topics(self._topic, timeout=_METADATA_TIMEOUT_S)
-        except KafkaException as exc:
-            reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else exc
-            raise KafkaSetupError(
-                f"cannot reach Kafka at {self._where} ({reason}) — is the broker running? "
-                "set KAFKA_BOOTSTRAP_SERVERS"
-            ) from exc
         found = metadata.topics.get(self._topic)
         if found is None or found.error is not None or not found.partitions:
             raise KafkaSetupError(

@@ -86,11 +86,7 @@ class MarkFeed(Generic[SinkT]):
         costs one round trip, not a poll timeout.
         """
         deadline = time.monotonic() + timeout
-        ends = self._consumer.offsets_for_times(
-            [TopicPartition(self._topic, p, OFFSET_END) for p in self._partitions],
-            timeout=timeout,
-        )
-        targets = {tp.partition: tp.offset for tp in ends}
+        targets = self._ends(deadline)
         while True:
             # an end-of-partition event counts only if it was reached at or past the target:
             # one queued before the ListOffsets request is stale (records came since). It is
@@ -111,6 +107,23 @@ class MarkFeed(Generic[SinkT]):
                 first = self._consumer.poll(0.01)
                 if first is not None:
                     self._read([first])
+
+    def _ends(self, deadline: float) -> dict[int, int]:
+        """Each partition's end, asked again while any answer is an error (its leader is
+        moving): a partition whose end is unknown is never taken as caught up."""
+        while True:
+            ends = self._consumer.offsets_for_times(
+                [TopicPartition(self._topic, p, OFFSET_END) for p in self._partitions],
+                timeout=max(deadline - time.monotonic(), 0.1),
+            )
+            failed = [tp.partition for tp in ends if tp.error is not None or tp.offset < 0]
+            if not failed:
+                return {tp.partition: tp.offset for tp in ends}
+            if time.monotonic() > deadline:
+                raise KafkaSetupError(
+                    f"marks topic {self._topic}: no end offset for partitions {failed}"
+                )
+            time.sleep(0.1)
 
     def _read(self, messages: list[Message]) -> int:
         for message in messages:

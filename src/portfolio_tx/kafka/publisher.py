@@ -18,6 +18,7 @@ from portfolio_tx.kafka.clients import (
     as_settings,
     describe_target,
     kafka_error,
+    kafka_errors,
     make_producer,
     plain_producer_config,
 )
@@ -43,12 +44,20 @@ class Publisher:
         self._where = describe_target(as_settings(settings))
         self._refused: KafkaSetupError | None = None
         self.sent = 0
+        self._marks_in_flight = False
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None and self._refused is None:
             self._refused = refusal(error, self._where, message.topic())
 
     def publish(self, record: Fill | PnlEvent | CycleMarker | MarkPrice) -> None:
+        """Send one record. A marker waits until every mark sent before it is acknowledged:
+        the worker values a cycle with the marks on the topic when it reads the marker, so a
+        mark still in flight (its leader failing over) would be missed (CONTRACT §2: the
+        marks published before the marker)."""
+        if isinstance(record, CycleMarker) and self._marks_in_flight:
+            self.flush()
+            self._marks_in_flight = False
         if isinstance(record, Fill):
             self.raw(
                 self.topics.fills, record.session_id, self.codec.encode(record, self.topics.fills)
@@ -61,6 +70,7 @@ class Publisher:
             )
         else:
             self.raw(self.topics.marks, record.symbol, self.codec.encode(record, self.topics.marks))
+            self._marks_in_flight = True
 
     def raw(self, topic: str, key: str | None, value: bytes | None) -> None:
         """Send bytes as they are (the simulator's malformed records go through here)."""
@@ -99,7 +109,5 @@ class Publisher:
             raise KafkaSetupError(f"{remaining} records not delivered within {timeout:g}s")
 
     def close(self) -> None:
-        try:
+        with kafka_errors("cannot deliver records"):
             self.flush()
-        except KafkaException as exc:
-            raise KafkaSetupError(f"cannot deliver records: {exc}") from exc

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 # Sessions per script call: bounds how long one call holds the server (a few ms).
@@ -99,14 +100,15 @@ class Script:
         return hashlib.sha1(self.source.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
 
-def chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
-
-
 class RoundTrip:
-    """Script calls and plain commands for one pipelined round trip (not MULTI)."""
+    """Script calls and plain commands for one pipelined round trip (not MULTI).
 
-    def __init__(self, client: redis.Redis) -> None:
+    On a cluster the pipeline sends each node its commands (one round trip per node, in
+    parallel) and follows redirects; a script call's keys must share one slot. NOSCRIPT is
+    answered by loading the script (on every master of a cluster: each node has its own
+    script cache, and a promoted replica may not have it) and sending those calls again."""
+
+    def __init__(self, client: redis.Redis | RedisCluster) -> None:
         self._client = client
         self._calls: list[tuple[Script | None, tuple[Any, ...]]] = []
 
@@ -134,8 +136,8 @@ class RoundTrip:
     def _send(self, calls: Sequence[tuple[Script | None, tuple[Any, ...]]]) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
         for script, args in calls:
-            if script is None:
-                pipe.execute_command(*args)  # type: ignore[no-untyped-call]
-            else:
-                pipe.evalsha(script.sha, *args)
-        return pipe.execute(raise_on_error=False)
+            # EVALSHA by execute_command: RedisCluster's pipeline blocks its evalsha method
+            # (redis-py #2914) yet routes the command by its keys
+            command = args if script is None else ("EVALSHA", script.sha, *args)
+            pipe.execute_command(*command)
+        return list(pipe.execute(raise_on_error=False))

@@ -102,7 +102,7 @@ class MemoryStateStore:
                 results.append(exc)
         return results, self.partitions_ready(ready)
 
-    def decided(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
+    def decided_cycle(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
         s = self._sessions.get(session_id)
         if s is None or cycle_id not in s.decided:
             return None

@@ -142,7 +142,7 @@ class StateStore(Protocol):
         """
         ...
 
-    def decided(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
+    def decided_cycle(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
         """What was kept of decided cycle ``cycle_id``, or None (never decided or aged out)."""
         ...
 

@@ -13,10 +13,14 @@ Keys of a session share one hash tag, so one session's keys live in one slot::
                                       undecided (past a limit, or never marked in time)
 
 Event ids (``e:<id>``) are kept only for cycles whose ids fit
-``events.INLINE_EVENT_IDS_BYTES`` (the caller passes none for larger ones): a re-read event
+``outcomes.INLINE_EVENT_IDS_BYTES`` (the caller passes none for larger ones): a re-read event
 of a larger decided cycle is told from a late one by the offsets in its outcome record.
 
     {ns}:ready:<partition>      string  this partition's sessions are in Redis (restored or new)
+
+On a Redis Cluster (``redis+cluster://``, ``store.cluster``) the same keys and scripts are
+used: each script call carries sessions of one hash slot, readiness keys are read one GET
+each, and the server identity covers every master.
 
 A COMMIT writes the state only if the stored version is the one the cycle was staged on; a
 state that vanished (staged on version v > 0, none stored) is StateLostError, never a race;
@@ -31,15 +35,14 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-import redis
-from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
-from portfolio_tx.errors import ConcurrentModificationError, StateLostError, StateStoreError
+from portfolio_tx.errors import StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
-from portfolio_tx.security import redacted_url
+from portfolio_tx.store import cluster
+from portfolio_tx.store.cluster import Client, batches
 from portfolio_tx.store.document import dump_state, load_state
-from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script, chunks
+from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script
 from portfolio_tx.store.port import (
     Applied,
     ApplyRequest,
@@ -48,6 +51,14 @@ from portfolio_tx.store.port import (
     cash_equity_view,
     positions_view,
     staged_on,
+)
+from portfolio_tx.store.replies import (
+    applied,
+    as_bytes,
+    optional_int,
+    raise_first,
+    redis_errors,
+    text,
 )
 
 _APPLY, _LOAD, _PUBLISHED = Script(APPLY), Script(LOAD), Script(PUBLISHED)
@@ -58,30 +69,33 @@ class RedisStateStore:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         *,
         namespace: str = "ptx",
         outcome_window: int = 256,
     ) -> None:
         self._client = client
+        self._cluster = cluster.is_cluster(client)
         self.namespace = namespace
         self._outcome_window = outcome_window
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "ptx", **connection: Any) -> RedisStateStore:
-        """Connect to ``url`` (``redis://host:port/db``, ``rediss://`` for TLS, credentials
-        in the URL or in ``connection``: redis-py's ``username``, ``password``,
-        ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``); StateStoreError if malformed
-        (the message never quotes a password)."""
-        try:
-            client = redis.Redis.from_url(url, **connection)
-        except (ValueError, TypeError, RedisError) as exc:
-            raise StateStoreError(f"bad Redis URL {redacted_url(url)!r}: {exc}") from exc
-        return cls(client, namespace=namespace)
+        """Connect to ``url`` (``redis[s]://host:port/db``, ``redis[s]+cluster://host:port``,
+        see ``store.cluster``; credentials in it or in redis-py's ``connection`` keywords);
+        StateStoreError if malformed (or no cluster node answers), never with a password."""
+        return cls(cluster.client_from_url(url, **connection), namespace=namespace)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Client:
         return self._client
+
+    @property
+    def is_cluster(self) -> bool:
+        return self._cluster
+
+    def _batches(self, session_ids: Sequence[str]) -> list[list[int]]:
+        return batches([self.keys_for(s)[0] for s in session_ids], self._cluster)
 
     def keys_for(self, session_id: str) -> tuple[str, str, str]:
         """The (state, decisions, recent) keys of a session, all under one hash tag."""
@@ -94,22 +108,20 @@ class RedisStateStore:
     def load_many(self, session_ids: Sequence[str]) -> list[SessionSnapshot]:
         """The snapshots of ``session_ids``, in order, in one round trip."""
         trip = RoundTrip(self._client)
-        for chunk in chunks(session_ids):
-            keys = [key for session_id in chunk for key in self.keys_for(session_id)[:2]]
+        calls = self._batches(session_ids)
+        for call in calls:
+            keys = [key for i in call for key in self.keys_for(session_ids[i])[:2]]
             trip.script(_LOAD, keys, ())
-        try:
-            replies = _raise_first(trip.execute())
-        except RedisError as exc:
-            first = session_ids[0] if session_ids else "-"
-            raise StateStoreError(f"Redis read failed for session {first}: {exc}") from exc
-        snapshots = []
-        for reply in replies:
-            for doc, last, published in zip(reply[::3], reply[1::3], reply[2::3], strict=True):
+        first = session_ids[0] if session_ids else "-"
+        with redis_errors(f"Redis read failed for session {first}"):
+            replies = raise_first(trip.execute())
+        snapshots: list[SessionSnapshot | None] = [None] * len(session_ids)
+        for call, reply in zip(calls, replies, strict=True):
+            rows = zip(reply[::3], reply[1::3], reply[2::3], strict=True)
+            for i, (doc, last, published) in zip(call, rows, strict=True):
                 state = load_state(doc) if doc is not None else PortfolioState()
-                snapshots.append(
-                    SessionSnapshot(state, _optional_int(last), _optional_int(published))
-                )
-        return snapshots
+                snapshots[i] = SessionSnapshot(state, optional_int(last), optional_int(published))
+        return [snapshot for snapshot in snapshots if snapshot is not None]
 
     def apply(
         self,
@@ -130,39 +142,36 @@ class RedisStateStore:
         self, requests: Sequence[ApplyRequest], *, ready: Sequence[int] = ()
     ) -> tuple[list[Applied | StateStoreError], set[int]]:
         """The apply script once per chunk of sessions (each session fenced and
-        version-locked on its own), then the MGET of ``partitions_ready``: one round trip
+        version-locked on its own), then the readiness keys of ``ready``: one round trip
         for a whole batch of decisions."""
         if not requests and not ready:
             return [], set()
         trip = RoundTrip(self._client)
-        batches = chunks(requests)
-        for batch in batches:
+        calls = self._batches([request.session_id for request in requests])
+        for call in calls:
+            batch = [requests[i] for i in call]
             keys = [key for request in batch for key in self.keys_for(request.session_id)]
             trip.script(_APPLY, keys, [arg for request in batch for arg in self._args(request)])
-        if ready:
-            trip.command("MGET", *[self._ready_key(p) for p in ready])
-        try:
+        for partition in ready:  # one GET each: on a cluster they live in different slots
+            trip.command("GET", self._ready_key(partition))
+        what = f"Redis write failed for session {requests[0].session_id}" if requests else ""
+        with redis_errors(what or "Redis read failed"):
             replies = trip.execute()
-        except RedisError as exc:
-            first = requests[0].session_id if requests else "-"
-            raise StateStoreError(f"Redis write failed for session {first}: {exc}") from exc
-        results: list[Applied | StateStoreError] = []
-        for batch, reply in zip(batches, replies, strict=False):
-            if isinstance(reply, Exception):
-                results += [
-                    StateStoreError(f"Redis write failed for session {r.session_id}: {reply}")
-                    for r in batch
-                ]
-                continue
-            for request, status, detail in zip(batch, reply[::2], reply[1::2], strict=True):
-                results.append(_applied(request, status, detail))
-        found: set[int] = set()
-        if ready:
-            marks = replies[-1]
-            if isinstance(marks, Exception):
-                raise StateStoreError(f"Redis read failed: {marks}")
-            found = {p for p, value in zip(ready, marks, strict=True) if value is not None}
-        return results, found
+        results: list[Applied | StateStoreError | None] = [None] * len(requests)
+        for call, reply in zip(calls, replies, strict=False):
+            for n, i in enumerate(call):
+                request = requests[i]
+                if isinstance(reply, Exception):
+                    why = f"Redis write failed for session {request.session_id}: {reply}"
+                    results[i] = StateStoreError(why)
+                else:
+                    results[i] = applied(request, reply[2 * n], reply[2 * n + 1])
+        marks = replies[len(calls) :]
+        for mark in marks:
+            if isinstance(mark, Exception):
+                raise StateStoreError(f"Redis read failed: {mark}")
+        found = {p for p, value in zip(ready, marks, strict=True) if value is not None}
+        return [result for result in results if result is not None], found
 
     def _args(self, request: ApplyRequest) -> list[Any]:
         decision = request.decision
@@ -180,20 +189,18 @@ class RedisStateStore:
             ),
         ]
 
-    def decided(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
+    def decided_cycle(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
         """The stored record and event ids of a decided cycle still in the window, else None."""
         _, decisions_key, _ = self.keys_for(session_id)
-        try:
+        with redis_errors(f"Redis read failed for session {session_id}"):
             outcome, events, decided_at, published = self._client.hmget(
                 decisions_key, f"c:{cycle_id}", f"e:{cycle_id}", f"w:{cycle_id}", "pub"
             )
-        except RedisError as exc:
-            raise StateStoreError(f"Redis read failed for session {session_id}: {exc}") from exc
         if outcome is None:
             return None
-        ids = frozenset(_text(events).split("\n")) if events else frozenset()
+        ids = frozenset(text(events).split("\n")) if events else frozenset()
         return DecidedCycle(
-            _bytes(outcome) or None,
+            as_bytes(outcome) or None,
             ids,
             int(decided_at or 0),
             published is not None and int(published) >= cycle_id,
@@ -204,13 +211,12 @@ class RedisStateStore:
         if not last_published:
             return
         trip = RoundTrip(self._client)
-        for chunk in chunks(list(last_published.items())):
-            keys = [self.keys_for(session_id)[1] for session_id, _ in chunk]
-            trip.script(_PUBLISHED, keys, [cycle_id for _, cycle_id in chunk])
-        try:
-            _raise_first(trip.execute())
-        except RedisError as exc:
-            raise StateStoreError(f"Redis write failed marking outcomes published: {exc}") from exc
+        items = list(last_published.items())
+        for call in self._batches([session_id for session_id, _ in items]):
+            keys = [self.keys_for(items[i][0])[1] for i in call]
+            trip.script(_PUBLISHED, keys, [items[i][1] for i in call])
+        with redis_errors("Redis write failed marking outcomes published"):
+            raise_first(trip.execute())
 
     def restore(
         self,
@@ -226,7 +232,7 @@ class RedisStateStore:
         """
         state_key, decisions_key, recent_key = self.keys_for(session_id)
         kept = list(recent)[-self._outcome_window :]
-        try:
+        with redis_errors(f"Redis write failed restoring {session_id}"):
             pipe = self._client.pipeline(transaction=True)
             pipe.delete(state_key, decisions_key, recent_key)
             if state.version > 0:
@@ -243,17 +249,13 @@ class RedisStateStore:
             if kept:
                 pipe.lpush(recent_key, *[cycle_id for cycle_id, _, _ in kept])
             pipe.execute()
-        except RedisError as exc:
-            raise StateStoreError(f"Redis write failed restoring {session_id}: {exc}") from exc
 
     def server_identity(self) -> str:
-        """Which Redis server process answers (its ``run_id``): a new one after a restart or
-        a failover, when the data may have gone back in time."""
-        try:
-            info = self._client.info("server")
-        except RedisError as exc:
-            raise StateStoreError(f"Redis read failed: {exc}") from exc
-        return str(info.get("run_id", ""))
+        """Which Redis server processes answer (``run_id``; on a cluster every master's node
+        id and run id): a new one after a restart or a failover, when the data may have gone
+        back in time."""
+        with redis_errors("Redis read failed"):
+            return cluster.server_identity(self._client)
 
     def _ready_key(self, partition: int) -> str:
         return f"{self.namespace}:ready:{partition}"
@@ -263,35 +265,26 @@ class RedisStateStore:
         (or never had) that partition's sessions and they must be restored first."""
         if not partitions:
             return set()
-        try:
-            found = self._client.mget([self._ready_key(p) for p in partitions])
-        except RedisError as exc:
-            raise StateStoreError(f"Redis read failed: {exc}") from exc
-        return {p for p, value in zip(partitions, found, strict=True) if value is not None}
+        _, ready = self.apply_many([], ready=partitions)
+        return ready
 
     def mark_partition_ready(self, partition: int) -> None:
-        try:
+        with redis_errors("Redis write failed"):
             self._client.set(self._ready_key(partition), int(time.time() * 1000))
-        except RedisError as exc:
-            raise StateStoreError(f"Redis write failed: {exc}") from exc
 
     def abandoned(self, session_id: str) -> dict[int, str]:
         """The session's cycles given up undecided (cycle id -> discard reason)."""
         key = f"{self.namespace}:{{{session_id}}}:abandoned"
-        try:
+        with redis_errors(f"Redis read failed for session {session_id}"):
             found = self._client.hgetall(key)
-        except RedisError as exc:
-            raise StateStoreError(f"Redis read failed for session {session_id}: {exc}") from exc
-        return {int(cycle): _text(reason) for cycle, reason in found.items()}
+        return {int(cycle): text(reason) for cycle, reason in found.items()}
 
     def abandon(self, session_id: str, cycles: Mapping[int, str]) -> None:
         if not cycles:
             return
         key = f"{self.namespace}:{{{session_id}}}:abandoned"
-        try:
+        with redis_errors(f"Redis write failed for session {session_id}"):
             self._client.hset(key, mapping=dict(cycles))  # type: ignore[arg-type]
-        except RedisError as exc:
-            raise StateStoreError(f"Redis write failed for session {session_id}: {exc}") from exc
 
     def get_latest_cash_equity(self, session_id: str) -> dict[str, Decimal] | None:
         """The seed's read: cash_balance, total_equity, total_fees, total_realized_pnl."""
@@ -303,40 +296,5 @@ class RedisStateStore:
 
     def raw_state(self, session_id: str) -> dict[bytes, bytes]:
         """The state hash exactly as stored (for byte-for-byte comparisons and audits)."""
-        return self._client.hgetall(self.keys_for(session_id)[0])  # type: ignore[return-value]
-
-
-def _applied(request: ApplyRequest, status: bytes, detail: Any) -> Applied | StateStoreError:
-    """The script's answer as an Applied, or the error it stands for."""
-    session_id, decision = request.session_id, request.decision
-    if status == b"LOST":
-        return StateLostError(
-            f"session {session_id} was at version {staged_on(decision)} and Redis no longer has it"
-        )
-    if status == b"CONFLICT":
-        return ConcurrentModificationError(
-            f"session {session_id} is at version {detail.decode()}, "
-            f"this cycle was staged on version {staged_on(decision)}"
-        )
-    if status == b"DECIDED":
-        return Applied(decision, fenced=True, outcome=detail or None)
-    return Applied(decision, fenced=False, outcome=request.outcome)
-
-
-def _raise_first(replies: list[Any]) -> list[Any]:
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return replies
-
-
-def _optional_int(raw: bytes | None) -> int | None:
-    return None if raw is None else int(raw)
-
-
-def _text(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
-
-
-def _bytes(raw: bytes | str) -> bytes:
-    return raw if isinstance(raw, bytes) else raw.encode()
+        with redis_errors(f"Redis read failed for session {session_id}"):
+            return self._client.hgetall(self.keys_for(session_id)[0])  # type: ignore[return-value]

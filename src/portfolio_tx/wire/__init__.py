@@ -1,6 +1,7 @@
 """The wire: what travels on the topics (CONTRACT §3–§4) and how it is encoded.
 
-events.py    the records as frozen value objects, and their checks
+events.py    the input records (fills, P&L, markers, marks) as frozen values, their checks
+outcomes.py  the cycle outcome, from a ledger Decision and back to a committed state
 records.py   each schema in ``schemas/*.avsc`` bound to its record class
 codec.py     Avro values on the wire (single-object encoding or Schema Registry framing)
 encoder.py   the compiled-once Avro binary encoder of the outcome record

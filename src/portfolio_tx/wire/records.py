@@ -28,16 +28,13 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from portfolio_tx.ledger import LEDGER_CONTEXT, OutcomeKind, PnlKind, Side, to_wire
-from portfolio_tx.wire.events import (
-    CycleMarker,
+from portfolio_tx.wire.events import CycleMarker, Fill, MarkPrice, PnlEvent
+from portfolio_tx.wire.outcomes import (
     CycleOutcome,
-    Fill,
-    MarkPrice,
     OutcomeLot,
     OutcomeMark,
     OutcomeOffset,
     OutcomePosition,
-    PnlEvent,
 )
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"

@@ -150,11 +150,11 @@ class SessionBook:
         if not marked:
             return None
         cycle = self.cycles[min(marked)]
-        verdict = cycle.verdict(timed_out)
-        if verdict is False:
+        readiness = cycle.readiness(timed_out)
+        if readiness is False:
             return None
-        assert verdict is None or isinstance(verdict, DiscardReason)
-        return cycle, verdict
+        assert readiness is None or isinstance(readiness, DiscardReason)
+        return cycle, readiness
 
     def settle(self, cycle: OpenCycle, snapshot: SessionSnapshot, known: KnownCycle) -> None:
         """Record that ``cycle`` was decided and the session now stands at ``snapshot``."""

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import redis
-
 from portfolio_tx.config import Settings
-from portfolio_tx.errors import StateStoreError
 from portfolio_tx.kafka.admin import check_copartitioned
 from portfolio_tx.kafka.clients import (
     consumer_config,
@@ -20,6 +17,8 @@ from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.kafka.mark_feed import MarkFeed
 from portfolio_tx.security import redacted_url
 from portfolio_tx.store import RedisStateStore
+from portfolio_tx.store.cluster import check_mode
+from portfolio_tx.store.replies import redis_errors, redis_refusals
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.worker.loop import Worker
 from portfolio_tx.worker.mark_table import MarkTable
@@ -30,31 +29,20 @@ _SHORT_FETCH = {"fetch.wait.max.ms": 20}
 
 
 def connect_store(settings: Settings) -> RedisStateStore:
-    """A RedisStateStore that answered PING; StateStoreError with a fix otherwise: one
-    line for a refused login or an untrusted certificate too, never with the password."""
+    """A RedisStateStore that answered PING, in the mode its URL says (a ``redis://`` URL
+    naming a cluster node is refused); StateStoreError with a fix otherwise: one line for a
+    refused login or an untrusted certificate too, never with the password."""
     url = settings.redis_url
     store = RedisStateStore.from_url(
-        url,
-        namespace=settings.redis_namespace,
-        **settings.redis_security.client_kwargs(url),
+        url, namespace=settings.redis_namespace, **settings.redis_security.client_kwargs(url)
     )
     where = redacted_url(url)
-    try:
+    with (
+        redis_errors(f"cannot reach Redis at {where}", fix="is it running? set REDIS_URL"),
+        redis_refusals(where),
+    ):
         store.client.ping()
-    except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
-        raise StateStoreError(
-            f"Redis authentication failed at {where} ({exc}) — check REDIS_USERNAME and "
-            "REDIS_PASSWORD[_FILE] (or the URL's credentials)"
-        ) from exc
-    except redis.RedisError as exc:
-        if "certificate verify failed" in str(exc):
-            raise StateStoreError(
-                f"TLS verification failed for Redis at {where} (certificate verify failed) — "
-                "check REDIS_SSL_CA_CERTS"
-            ) from exc
-        raise StateStoreError(
-            f"cannot reach Redis at {where} ({exc}) — is it running? set REDIS_URL"
-        ) from exc
+    check_mode(store.client, url)
     return store
 
 

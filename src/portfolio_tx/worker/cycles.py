@@ -97,7 +97,7 @@ class OpenCycle:
         """The cycle's buffered size, roughly what the process pays for it."""
         return self.events.nbytes + 90 * len(self.ids)
 
-    def verdict(self, timed_out: Callable[[OpenCycle], bool]) -> DiscardReason | None | bool:
+    def readiness(self, timed_out: Callable[[OpenCycle], bool]) -> DiscardReason | None | bool:
         """False: keep waiting; None: complete and valid; else the discard reason."""
         marker = self.marker
         if marker is None:

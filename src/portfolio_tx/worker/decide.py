@@ -21,7 +21,8 @@ from portfolio_tx.ledger import Decision, DiscardReason
 from portfolio_tx.store.port import DecisionWriter, SessionSnapshot, StateStore
 from portfolio_tx.transaction import PortfolioTransaction
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import Fill, PnlEvent, inline_event_ids, outcome_from_decision
+from portfolio_tx.wire.events import Fill, PnlEvent
+from portfolio_tx.wire.outcomes import inline_event_ids, outcome_from_decision
 from portfolio_tx.worker.book import SessionBook
 from portfolio_tx.worker.cycles import OpenCycle
 from portfolio_tx.worker.heads import Head, StateBehind, is_behind
@@ -103,7 +104,7 @@ class Decider:
         assert marker is not None
         session_id = book.session_id
         if snapshot.last_decided is not None and cycle.cycle_id <= snapshot.last_decided:
-            return self.decided_before(book, cycle.cycle_id)
+            return self.already_decided(book, cycle.cycle_id)
 
         event_ids = cycle.event_ids()
 
@@ -156,7 +157,7 @@ class Decider:
         applied = tx.applied
         assert applied is not None
         if applied.fenced:
-            return self.decided_before(book, cycle.cycle_id)
+            return self.already_decided(book, cycle.cycle_id)
         return Verdict(
             session_id,
             cycle.cycle_id,
@@ -172,14 +173,14 @@ class Decider:
             self._check(book.partition, book.session_id, snapshot)
         return snapshot
 
-    def decided_before(self, book: SessionBook, cycle_id: int) -> Verdict:
+    def already_decided(self, book: SessionBook, cycle_id: int) -> Verdict:
         """A cycle already decided in the store: publish its stored outcome unless the
         commit topic already holds it."""
         session_id = book.session_id
         if self._writer is not None and self._writer.queued(session_id, cycle_id):
             # decided in the open transaction: its outcome goes out with it
             return Verdict(session_id, cycle_id, None, None, book.snapshot)
-        stored = self._store.decided(session_id, cycle_id)
+        stored = self._store.decided_cycle(session_id, cycle_id)
         snapshot = self._load(book)
         if stored is None or stored.outcome is None:
             log.warning(

@@ -17,7 +17,7 @@ from portfolio_tx.config import Settings
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.store.port import StateStore
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import inline_event_ids
+from portfolio_tx.wire.outcomes import inline_event_ids
 from portfolio_tx.worker.book import SessionBook
 from portfolio_tx.worker.cycles import CycleLimits, KnownCycle, OpenCycle, TopicPartition
 from portfolio_tx.worker.decide import BatchWriter, Decider, Verdict
@@ -138,7 +138,7 @@ class CycleDesk:
         for session_id in sorted(self.intake.marked):
             book = self.intake.books[session_id]
             for cycle_id in book.in_doubt:
-                verdict = self.decider.decided_before(book, cycle_id)
+                verdict = self.decider.already_decided(book, cycle_id)
                 self._stats.fenced += 1
                 publish(book, verdict)
                 book.snapshot = verdict.snapshot

@@ -12,10 +12,8 @@ import json
 import time
 from dataclasses import dataclass
 
-import redis
-from redis.exceptions import RedisError
-
-from portfolio_tx.errors import StateStoreError
+from portfolio_tx.store.cluster import Client
+from portfolio_tx.store.replies import redis_errors
 
 HEARTBEAT_TTL_S = 10
 
@@ -31,22 +29,21 @@ class Health:
     detail: str
 
 
-def beat(client: redis.Redis, key: str, *, ready: bool, partitions: int, decided: int) -> None:
-    """Record that the worker's loop is turning (errors are the caller's to count)."""
+def beat(client: Client, key: str, *, ready: bool, partitions: int, decided: int) -> None:
+    """Record that the worker's loop is turning. Raises StateStoreError (the caller counts it)."""
     document = {
         "ts": int(time.time() * 1000),
         "ready": ready,
         "partitions": partitions,
         "decided": decided,
     }
-    client.set(key, json.dumps(document), ex=HEARTBEAT_TTL_S)
+    with redis_errors("cannot write the heartbeat to Redis"):
+        client.set(key, json.dumps(document), ex=HEARTBEAT_TTL_S)
 
 
-def check(client: redis.Redis, key: str, *, max_age_s: float = 5.0) -> Health:
-    try:
+def check(client: Client, key: str, *, max_age_s: float = 5.0) -> Health:
+    with redis_errors("cannot read the heartbeat from Redis"):
         raw = client.get(key)
-    except RedisError as exc:
-        raise StateStoreError(f"cannot read the heartbeat from Redis: {exc}") from exc
     if raw is None:
         return Health(False, False, f"no heartbeat at {key}: the worker is not running")
     document = json.loads(raw)

@@ -24,14 +24,8 @@ from portfolio_tx.kafka.clients import located
 from portfolio_tx.ledger import DiscardReason
 from portfolio_tx.store.port import SessionSnapshot, StateStore
 from portfolio_tx.wire.codec import Codec
-from portfolio_tx.wire.events import (
-    MAX_TEXT_LENGTH,
-    CycleMarker,
-    CycleOutcome,
-    Fill,
-    PnlEvent,
-    event_problem,
-)
+from portfolio_tx.wire.events import MAX_TEXT_LENGTH, CycleMarker, Fill, PnlEvent, event_problem
+from portfolio_tx.wire.outcomes import CycleOutcome
 from portfolio_tx.wire.topics import TopicNames
 from portfolio_tx.worker.book import SessionBook
 from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle, OpenCycle
@@ -266,7 +260,7 @@ class Intake:
 
     def _known(self, book: SessionBook, cycle_id: int) -> KnownCycle:
         """What the store kept of a decided cycle's events, fetched once per cycle."""
-        decided = self._store.decided(book.session_id, cycle_id)
+        decided = self._store.decided_cycle(book.session_id, cycle_id)
         if decided is None:
             return KnownCycle({})
         read_through: dict[tuple[str, int], int] = {}

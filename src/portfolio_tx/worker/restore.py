@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from portfolio_tx.kafka.commitlog import CommitLog
 from portfolio_tx.ledger import PortfolioState
 from portfolio_tx.store.port import SessionSnapshot, StateStore
-from portfolio_tx.wire.events import state_from_outcome
+from portfolio_tx.wire.outcomes import state_from_outcome
 from portfolio_tx.worker.heads import Head, head_from_headers, is_behind
 
 log = logging.getLogger("portfolio_tx.worker")

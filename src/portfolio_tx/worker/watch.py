@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 import time
 
-import redis
 from confluent_kafka import Consumer, Message
-from redis.exceptions import RedisError
 
-from portfolio_tx.errors import WorkerFatalError
+from portfolio_tx.errors import StateStoreError, WorkerFatalError
+from portfolio_tx.store.cluster import Client
 from portfolio_tx.worker.cycles import TopicPartition
 from portfolio_tx.worker.health import beat
 from portfolio_tx.worker.stats import WorkerStats, record_consumer_lag
@@ -37,7 +36,7 @@ def record_gauges(
     stats: WorkerStats,
     consumer: Consumer,
     open_cycles: int,
-    heartbeat: tuple[redis.Redis, str] | None,
+    heartbeat: tuple[Client, str] | None,
     partitions: int,
 ) -> None:
     """Open cycles and consumer lag for the metrics endpoint, and the heartbeat that
@@ -54,7 +53,7 @@ def record_gauges(
             partitions=partitions,
             decided=stats.decided,
         )
-    except RedisError:
+    except StateStoreError:
         stats.record_redis_error("heartbeat")
 
 

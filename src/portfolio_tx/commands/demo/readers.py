@@ -14,7 +14,7 @@ from portfolio_tx.config import Settings
 from portfolio_tx.errors import DecodeError
 from portfolio_tx.kafka.clients import make_reader
 from portfolio_tx.kafka.commitlog import CommitLog
-from portfolio_tx.wire.events import CycleOutcome
+from portfolio_tx.wire.outcomes import CycleOutcome
 
 DLQ_HEADERS = ("source.topic", "source.partition", "source.offset", "error")
 
