@@ -9,6 +9,7 @@ test greps it (and the stack's logs) for every password.
 from __future__ import annotations
 
 import gc
+import ipaddress
 import logging
 import os
 import subprocess
@@ -133,6 +134,43 @@ def test_the_worker_decides_the_worked_example_on_the_secured_stack(
     verified = cli(secured, "ptx-reader", "verify", "--session", session)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     TRANSCRIPT.append(caplog.text + repr(worker))
+
+
+def _listening(pid: int) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket process ``pid`` listens on, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = []
+    for table, width in (("tcp", 8), ("tcp6", 32)):
+        for row in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            address, port = fields[1].split(":")
+            raw = bytes.fromhex(address)
+            if width == 8:
+                shown = ".".join(str(b) for b in raw[::-1])
+            else:  # four little-endian 32-bit words
+                words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]
+                shown = str(ipaddress.IPv6Address(b"".join(words)))
+            found.append((shown, int(port, 16)))
+    return found
+
+
+def test_the_secured_stack_listens_on_loopback_only(secured: Secured) -> None:
+    pids = [int((secured.state / f"{name}.pid").read_text()) for name in ("kafka", "redis")]
+    sockets = {pid: _listening(pid) for pid in pids}
+    for pid, listening in sockets.items():
+        assert listening, f"process {pid} listens on nothing we can see"
+        for address, port in listening:
+            ip = ipaddress.ip_address(address)
+            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+            assert (mapped or ip).is_loopback, f"process {pid} listens on {address}:{port}"
+    ports = {port for listening in sockets.values() for _, port in listening}
+    assert {19192, 16390} <= ports, ports
 
 
 def test_clients_without_credentials_are_refused(secured: Secured) -> None:
