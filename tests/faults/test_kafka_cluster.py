@@ -129,3 +129,40 @@ def test_the_cluster_script_names_three_brokers(kafka_cluster: str) -> None:
     metadata = AdminClient({"bootstrap.servers": kafka_cluster}).list_topics(timeout=15)
     assert sorted(metadata.brokers) == [1, 2, 3]
     assert Path(SCRIPT).stat().st_mode & 0o111  # executable, as make and CI call it
+
+
+@pytest.mark.slow  # ~2 min on two cores: make test-faults
+def test_three_workers_on_the_clusters_one_killed_one_added_lose_and_double_nothing(
+    kafka_cluster: str, redis_cluster_url: str, topic_prefix: str
+) -> None:
+    """The whole many-machine shape at once: three brokers (RF 3, min ISR 2), a Redis
+    Cluster (three masters, three replicas), three workers; one worker is kill -9'd and a
+    fourth joins while the stream is still coming."""
+    run = make_run(
+        kafka_cluster,
+        topic_prefix,
+        sessions=30 if LONG else 12,
+        cycles=15 if LONG else 8,
+        partitions=6,
+        replication_factor=3,
+        redis_url=redis_cluster_url,
+    )
+    try:
+        for instance in ("w1", "w2", "w3"):
+            run.start_worker(instance)
+        run.publish_in_background(rate=40 if LONG else 30)
+        time.sleep(6)
+        assert not run.published.is_set(), "the stream ended before the kill"
+        run.kill_worker("w2")
+        time.sleep(3)
+        run.start_worker("w4")
+        outcomes = run.wait_for_all_outcomes(timeout=600 if LONG else 240)
+        counts = run.assert_exactly_once_and_correct(outcomes)
+        run.stop_workers()
+        assert run.events["killed"] == 1
+        assert sum(counts.values()) == len(run.upstream.cycles)
+        print(f"three workers, w2 killed, w4 added, on RF 3 + Redis Cluster: {dict(counts)}")
+    finally:
+        for process in run.workers.values():
+            process.kill()
+        run.redis.close()
