@@ -34,6 +34,7 @@ ROOT = BENCH.parent
 class Stack:
     bootstrap: str
     redis_url: str
+    replication_factor: int = 1  # 3 on the cluster stack
 
     @classmethod
     def from_env(cls) -> Stack:
@@ -50,7 +51,8 @@ def run_topics(inputs: TopicNames, run: str) -> TopicNames:
 
 
 def create(stack: Stack, topics: TopicNames, partitions: int) -> None:
-    create_topics(stack.bootstrap, topics, partitions)
+    create_topics(stack.bootstrap, topics, partitions,
+                  replication_factor=stack.replication_factor)
 
 
 def delete_prefix(stack: Stack, prefix: str) -> None:
@@ -65,10 +67,14 @@ def delete_prefix(stack: Stack, prefix: str) -> None:
 
 
 def clear_redis(stack: Stack, namespace: str) -> None:
-    import redis
+    from portfolio_tx.store.cluster import client_from_url, is_cluster
 
-    client = redis.Redis.from_url(stack.redis_url)
+    client = client_from_url(stack.redis_url)  # a Redis Cluster too (redis+cluster://)
     keys = list(client.scan_iter(match=f"{namespace}:*", count=5000))
+    if is_cluster(client):  # a DEL of many keys must stay in one slot there
+        for key in keys:
+            client.delete(key)
+        return
     for start in range(0, len(keys), 5000):
         client.delete(*keys[start : start + 5000])
 

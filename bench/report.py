@@ -134,6 +134,10 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             rss = rows[key]["rss_peak_mb"]
             out.append((f"{label}: RSS ≤ 400 MB while draining the backlog", f"{rss:.0f} MB",
                         rss <= 400))
+    if "cluster1" in rate and "cluster3" in rate:
+        ratio = rate["cluster3"] / rate["cluster1"]
+        out.append(("cluster stack: three workers vs one (reported, no target)",
+                    f"{ratio:.2f}×", True))
     library = results.get("library")
     if library:
         out.append(("library: one batch ≥ 5× one by one", f"{library['ratio']:.1f}×",

@@ -9,9 +9,10 @@ ceiling A/B, ours (the worker as it is), ours+ (the worker with the optimisation
 RESULTS.md, applied as patches from bench/patches.py), peer (Quix Streams), kstreams (Kafka
 Streams, bench/kstreams), scale-out (two workers in one group), latency at half of the
 measured maximum, memory with 10,000 open sessions, library batch (1,000 transactions as one
-portfolio_batch vs one by one). Every worker and peer run is checked
-for correctness (bench/check.py); a row with a problem says so. The results are also written
-to bench/results/<date>.json and .md.
+portfolio_batch vs one by one), cluster (one and three workers on ``scripts/stack up
+--cluster``: three brokers with RF 3 and a Redis Cluster; bench/cluster.py). Every worker
+and peer run is checked for correctness (bench/check.py); a row with a problem says so. The
+results are also written to bench/results/<date>.json and .md.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ PROPOSED_ENV = {"PTX_BATCH_SIZE": "2000"}
 SHARED = ("wirebytes", "fastwire", "gc")
 # Every run uses the product's defaults; the proposed rows add PROPOSED_ENV.
 BASE_ENV: dict[str, str] = {}
-ALL = ("ours", "ours+", "peer", "kstreams", "scale", "latency", "memory", "library")
+ALL = ("ours", "ours+", "peer", "kstreams", "scale", "latency", "memory", "library", "cluster")
 
 
 def _settled_broker() -> int | None:
@@ -181,6 +182,13 @@ def main() -> int:
         found = undisturbed(lambda: library_batch_run(stack.redis_url))
         results["library"] = found
         print(f"bench: library: {found}", flush=True)
+    if "cluster" in only:
+        from cluster import cluster_rows
+
+        for key, result in zip(("cluster1", "cluster3"),
+                               cluster_rows(prefix, args.partitions, workload, logs),
+                               strict=True):
+            record(key, result)
     if stack_pids().get("broker") != broker_pid:
         results["broker_restarted"] = "yes (the scenarios it hit were run again)"
     results["rows"] = {k: {"name": r.name, "seconds": r.seconds, "events": r.events,

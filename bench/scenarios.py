@@ -116,16 +116,19 @@ def worker_run(
     patches: str = "",
     env: dict[str, str] | None = None,
     timeout: float | None = None,
+    service_pids: dict[str, int] | None = None,
 ) -> Result:
     """Run ``workers`` worker processes in one fresh group over the loaded inputs until every
-    cycle's outcome is visible; then check the outcomes and a sample of Redis states."""
+    cycle's outcome is visible; then check the outcomes and a sample of Redis states.
+    ``service_pids``: the broker and Redis processes whose CPU the row reports (default
+    scripts/stack's single broker and Redis)."""
     topics = run_topics(inputs, name)
     create(stack, topics, partitions)
     prefix = inputs.fills.removesuffix("portfolio.fills")
     namespace = f"{prefix}{name}"
     clear_redis(stack, namespace)
     watch = OutcomeWatch(stack, topics.commits, workload.cycles)
-    meter = CpuMeter(stack_pids()).start()
+    meter = CpuMeter(stack_pids() if service_pids is None else service_pids).start()
     procs = []
     for n in range(workers):
         spec = WorkerSpec(stack, topics, f"{prefix}{name}.group", f"{name}-{n}", namespace,
