@@ -122,13 +122,42 @@ def flag_cases() -> Iterator[Any]:
             yield pytest.param(argv, flag, bad, id=f"{' '.join(words)} {flag}={bad}")
 
 
+COMMANDS_PER_VARIABLE = 2
+
+
+def variable_plan() -> list[tuple[tuple[str, ...], argparse.ArgumentParser, str, str]]:
+    """(command words, its parser, variable, type) for each variable on
+    COMMANDS_PER_VARIABLE commands, the commands taken in turn so that every command meets
+    several variables. Every command reads every variable through the one settings loader
+    before it connects (``cli.settings_from``), so a command that parsed one outside it
+    fails here for the ones it meets. (Every variable on every command was 230 processes,
+    about 3 minutes of ``make test``.)"""
+    plan = []
+    turn = 0
+    for name, kind in typed_variables().items():
+        for _ in range(COMMANDS_PER_VARIABLE):
+            words, parser = COMMANDS[turn % len(COMMANDS)]
+            turn += 1
+            plan.append((words, parser, name, kind))
+    return plan
+
+
 def variable_cases() -> Iterator[Any]:
     bad_values = BadValues()
-    for words, parser in COMMANDS:
-        for name, kind in typed_variables().items():
-            bad = bad_values.next(kind)
-            argv = [*words, *required_argv(parser)]
-            yield pytest.param(argv, name, bad, id=f"{' '.join(words)} {name}={bad}")
+    for words, parser, name, kind in variable_plan():
+        bad = bad_values.next(kind)
+        argv = [*words, *required_argv(parser)]
+        yield pytest.param(argv, name, bad, id=f"{' '.join(words)} {name}={bad}")
+
+
+def test_every_command_meets_several_variables_and_each_variable_two_commands() -> None:
+    plan = variable_plan()
+    per_command = Counter(words for words, _, _, _ in plan)
+    assert set(per_command) == {words for words, _ in COMMANDS}
+    assert min(per_command.values()) >= 3, per_command
+    per_variable = Counter((name, words) for words, _, name, _ in plan)
+    assert {name for name, _ in per_variable} == set(typed_variables())
+    assert all(count == 1 for count in per_variable.values())  # two different commands
 
 
 def run(argv: list[str], **variables: str) -> subprocess.CompletedProcess[str]:

@@ -101,7 +101,10 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; with ``command``, the flags of the commands whose module
+    brings its own only for that one (the others' modules, and what they import, are not
+    loaded: a command starts, or refuses a bad value, without importing all of them)."""
     parser = OneLineParser(
         prog="portfolio-tx",
         description="Trading cycles staged from Kafka, validated with marks, committed once.",
@@ -144,9 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_dashboard_flags(dashboard)
 
     for name, (module, summary) in _COMMAND_MODULES.items():
-        command = commands.add_parser(name, help=summary)
-        _settings_flags(command)
-        importlib.import_module(module).add_arguments(command)
+        sub = commands.add_parser(name, help=summary)
+        _settings_flags(sub)
+        if command is None or command == name:
+            importlib.import_module(module).add_arguments(sub)
     return parser
 
 
@@ -192,8 +196,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every value is parsed (flags, then the environment) before any
     connection is made, and a bad one ends the command with one line and EXIT_ERROR."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    # the first word is the command (the top-level parser takes no option but --help)
+    named = words[0] if words and not words[0].startswith("-") else None
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(named).parse_args(words)
         options = load_run_options(flags=args)
         settings = settings_from(args)
         configure(options.log_level, options.log_format)
