@@ -42,7 +42,7 @@ from portfolio_tx.ledger import Decision, PortfolioState
 from portfolio_tx.store import cluster
 from portfolio_tx.store.cluster import Client, batches
 from portfolio_tx.store.document import dump_state, load_state
-from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script
+from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script, pack_apply
 from portfolio_tx.store.port import (
     Applied,
     ApplyRequest,
@@ -150,7 +150,7 @@ class RedisStateStore:
         for call in calls:
             batch = [requests[i] for i in call]
             keys = [key for request in batch for key in self.keys_for(request.session_id)]
-            trip.script(_APPLY, keys, [arg for request in batch for arg in self._args(request)])
+            trip.script(_APPLY, keys, [self._packed(request) for request in batch])
         for partition in ready:  # one GET each: on a cluster they live in different slots
             trip.command("GET", self._ready_key(partition))
         what = f"Redis write failed for session {requests[0].session_id}" if requests else ""
@@ -172,21 +172,19 @@ class RedisStateStore:
         found = {p for p, value in zip(ready, marks, strict=True) if value is not None}
         return [result for result in results if result is not None], found
 
-    def _args(self, request: ApplyRequest) -> list[Any]:
+    def _packed(self, request: ApplyRequest) -> bytes:
         decision = request.decision
-        return [
-            str(staged_on(decision)),
-            "" if decision.cycle_id is None else str(decision.cycle_id),
-            "1" if decision.committed else "0",
-            str(decision.state.version),
-            dump_state(decision.state) if decision.committed else "",
-            request.outcome if request.outcome is not None else b"",
-            str(self._outcome_window),
-            "\n".join(request.event_ids),
-            str(
-                int(time.time() * 1000) if request.decided_at_ms is None else request.decided_at_ms
-            ),
-        ]
+        return pack_apply(
+            staged_on(decision),
+            decision.cycle_id,
+            decision.committed,
+            decision.state.version,
+            self._outcome_window,
+            int(time.time() * 1000) if request.decided_at_ms is None else request.decided_at_ms,
+            dump_state(decision.state).encode() if decision.committed else b"",
+            request.outcome or b"",
+            "\n".join(request.event_ids).encode(),
+        )
 
     def decided_cycle(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
         """The stored record and event ids of a decided cycle still in the window, else None."""
