@@ -27,6 +27,7 @@ from portfolio_tx.errors import (
 )
 from portfolio_tx.ledger import CostBasis, Decision, DiscardReason, StagedCycle
 from portfolio_tx.ledger import journal as ops
+from portfolio_tx.ledger.fast import decide_fast
 from portfolio_tx.ledger.money import Number
 from portfolio_tx.store.port import (
     Applied,
@@ -190,7 +191,7 @@ class PortfolioTransaction(Stages):
         if mismatches:
             raise ValidationError("; ".join(mismatches))
         marks = {symbol: _money(price, f"mark {symbol}") for symbol, price in mark_prices.items()}
-        decision = ledger.decide(
+        decision = decide_fast(  # ledger.decide, equal digit for digit (ledger/fast.py)
             current,
             marks,
             cycle_id=self.cycle_id,
