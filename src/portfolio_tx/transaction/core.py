@@ -187,7 +187,8 @@ class PortfolioTransaction(Stages):
         current = self.staged
         if self._savepoints:
             raise TransactionStateError("commit inside an open savepoint: leave it first")
-        mismatches = ops.leg_mismatches(current, self._staging.ops)
+        # only lot-defined symbols can mismatch (none: no lot edit staged, the usual case)
+        mismatches = self._staging.lot_defined and ops.leg_mismatches(current, self._staging.ops)
         if mismatches:
             raise ValidationError("; ".join(mismatches))
         marks = {symbol: _money(price, f"mark {symbol}") for symbol, price in mark_prices.items()}
