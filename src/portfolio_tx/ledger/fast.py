@@ -28,6 +28,12 @@ from portfolio_tx.ledger.state import PortfolioState, freeze_strategies
 from portfolio_tx.ledger.types import DiscardReason, OutcomeKind
 from portfolio_tx.ledger.validation import Decision, discard, epsilon_for
 
+# the empty mappings the ledger shares (a state without lots, marks or labels)
+_NO_LOTS: Mapping[str, tuple[Lot, ...]] = PortfolioState().lots
+_NO_MARKS: Mapping[str, Decimal] = PortfolioState().marks
+_NO_STRATEGIES: Mapping[str, str] = PortfolioState().strategies
+_NONE: dict[str, tuple[Decimal, Decimal]] = {}
+
 
 def _sums(lots: Mapping[str, tuple[Lot, ...]]) -> dict[str, tuple[Decimal, Decimal]]:
     """Per symbol (in the mapping's order): Σ lot quantity and Σ lot cost, each from ZERO."""
@@ -65,7 +71,7 @@ def decide_fast(
             )
     equity = base.equity if previous_equity is None else previous_equity
     tolerance = epsilon_for(equity, epsilon)
-    after = _sums(lots)
+    after = _sums(lots) if lots else _NONE
     positions_value = ZERO
     for symbol in held:
         positions_value += after[symbol][0] * marks[symbol]
@@ -75,7 +81,7 @@ def decide_fast(
         mark = marks.get(symbol)
         if mark is not None:
             unrealized_after += quantity * mark - cost
-    before = _sums(base.lots)
+    before = _sums(base.lots) if base.lots else _NONE
     unrealized_before = ZERO
     for symbol, (quantity, cost) in before.items():
         mark = base.marks.get(symbol)
@@ -116,13 +122,15 @@ def decide_fast(
         base.realized_pnl + booked,
         base.fees + staged.fees,
         total,
-        MappingProxyType({symbol: tuple(kept) for symbol, kept in lots.items() if kept}),
-        MappingProxyType({symbol: marks[symbol] for symbol in held}),
+        MappingProxyType({symbol: tuple(kept) for symbol, kept in lots.items() if kept})
+        if lots
+        else _NO_LOTS,
+        MappingProxyType({symbol: marks[symbol] for symbol in held}) if held else _NO_MARKS,
         base.last_cycle if cycle_id is None else cycle_id,
         base.version + 1,
         base.transfers + staged.transfers,
         base.residual + delta,
-        freeze_strategies(staged.strategies, lots),
+        freeze_strategies(staged.strategies, lots) if staged.strategies else _NO_STRATEGIES,
     )
     return Decision(
         OutcomeKind.COMMIT,
