@@ -50,7 +50,6 @@ from portfolio_tx.store.port import (
     SessionSnapshot,
     cash_equity_view,
     positions_view,
-    staged_on,
 )
 from portfolio_tx.store.replies import (
     applied,
@@ -174,14 +173,15 @@ class RedisStateStore:
 
     def _packed(self, request: ApplyRequest) -> bytes:
         decision = request.decision
+        committed, version = decision.committed, decision.state.version
         return pack_apply(
-            staged_on(decision),
+            version - 1 if committed else version,  # staged_on(decision)
             decision.cycle_id,
-            decision.committed,
-            decision.state.version,
+            committed,
+            version,
             self._outcome_window,
             int(time.time() * 1000) if request.decided_at_ms is None else request.decided_at_ms,
-            dump_state(decision.state).encode() if decision.committed else b"",
+            dump_state(decision.state).encode() if committed else b"",
             request.outcome or b"",
             "\n".join(request.event_ids).encode(),
         )

@@ -95,7 +95,8 @@ class PortfolioTransaction(Stages):
             snapshot = state_store.load(session_id)
         self.last_decided = snapshot.last_decided
         self._base = snapshot.state
-        self._staging = Staging(snapshot.state, CostBasis(cost_basis))
+        basis = cost_basis if isinstance(cost_basis, CostBasis) else CostBasis(cost_basis)
+        self._staging = Staging(snapshot.state, basis)
         self._open = True
         self._savepoints: list[Savepoint] = []
         self.applied: Applied | None = None
@@ -233,8 +234,8 @@ class PortfolioTransaction(Stages):
                 self._metrics.conflict()
             raise
         self.applied = applied
-        self.committed = decision.committed
-        self.rolled_back = not decision.committed
+        self.committed = committed = decision.committed
+        self.rolled_back = not committed
         if self._metrics is not None:
             self._metrics.observe(applied, time.perf_counter() - started)
         if applied.fenced:
