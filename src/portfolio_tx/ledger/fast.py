@@ -59,7 +59,7 @@ def decide_fast(
     """``validation.decide(staged, marks, ...)``, equal in every figure."""
     base = staged.base
     lots = staged.lots
-    held = sorted(symbol for symbol, kept in lots.items() if kept)
+    held = sorted(symbol for symbol, kept in lots.items() if kept) if lots else []
     for symbol in held:
         if marks.get(symbol) is None:
             return discard(
