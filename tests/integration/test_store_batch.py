@@ -117,12 +117,12 @@ def test_a_batch_past_one_script_call_after_a_script_flush(store: RedisStateStor
     assert store.load(sessions[-1]).state.cash == Decimal("3")
 
 
-def test_the_packed_write_keeps_binary_records_and_ids_byte_for_byte(
+def test_a_batched_write_keeps_binary_records_and_ids_byte_for_byte(
     store: RedisStateStore,
 ) -> None:
-    """One packed argument per session (``lua.pack_apply``): a record with newlines, spaces,
-    NULs and non-UTF-8 bytes, non-ASCII ids and labels, a large cycle id, and an empty record
-    all come back exactly as written, each session on its own."""
+    """A record with newlines, spaces, NULs and non-UTF-8 bytes, non-ASCII ids and labels, a
+    large cycle id, and an empty record all come back exactly as written, each session on its
+    own."""
     record = b"\n1 2 3\n\x00\xff\xc3\x01 header-like 0 1 2\n"
     capture = WriteQueue()
     for session, cycle, outcome, ids in (

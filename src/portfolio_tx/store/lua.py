@@ -25,40 +25,32 @@ from redis.exceptions import NoScriptError
 # Sessions per script call: bounds how long one call holds the server (a few ms).
 CHUNK = 200
 
-# KEYS: state, decisions, recent per session; ARGV: one packed argument per session
-# (``pack_apply``): a header line "expected cycle commit version window decided_at doc_len
-# outcome_len" (cycle empty when not fenced), then the state document, the outcome record
-# and the newline-separated event ids, back to back. One argument instead of nine: redis-py
-# spends about a microsecond packing each argument, more than the script spends reading it.
+APPLY_ARGS = 9  # per session, see ``RedisStateStore._args``
+
+# KEYS: state, decisions, recent per session; ARGV: APPLY_ARGS per session.
 # Returns status, detail per session: APPLIED -, DECIDED <stored record or nil>, LOST -,
 # CONFLICT <stored version>.
 APPLY = """
-local HEADER = '^(%d+) (%-?%d*) ([01]) (%d+) (%d+) (%-?%d+) (%d+) (%d+)\\n()'
-local function apply(state, decisions, recent, packed)
-  local expected, cycle, commit, version, window, decided_at, doc_len, outcome_len, at =
-    string.match(packed, HEADER)
-  doc_len, outcome_len = tonumber(doc_len), tonumber(outcome_len)
-  local doc = string.sub(packed, at, at + doc_len - 1)
-  local outcome = string.sub(packed, at + doc_len, at + doc_len + outcome_len - 1)
-  local events = string.sub(packed, at + doc_len + outcome_len)
+local function apply(state, decisions, recent, a)
+  local expected, cycle, commit = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   if cycle ~= '' then
     local stored = redis.call('HGET', decisions, 'c:' .. cycle)
     if stored then return 'DECIDED', stored end
     local last = redis.call('HGET', decisions, 'last')
     if last and tonumber(cycle) <= tonumber(last) then return 'DECIDED', false end
   end
-  local current = redis.call('HGET', state, 'version')
-  if not current and expected ~= '0' then return 'LOST', false end
-  current = current or '0'
-  if current ~= expected then return 'CONFLICT', current end
+  local version = redis.call('HGET', state, 'version')
+  if not version and expected ~= '0' then return 'LOST', false end
+  version = version or '0'
+  if version ~= expected then return 'CONFLICT', version end
   if commit == '1' then
-    redis.call('HSET', state, 'version', version, 'doc', doc)
+    redis.call('HSET', state, 'version', ARGV[a + 4], 'doc', ARGV[a + 5])
   end
   if cycle ~= '' then
-    redis.call('HSET', decisions, 'last', cycle, 'c:' .. cycle, outcome,
-               'e:' .. cycle, events, 'w:' .. cycle, decided_at)
+    redis.call('HSET', decisions, 'last', cycle, 'c:' .. cycle, ARGV[a + 6],
+               'e:' .. cycle, ARGV[a + 8], 'w:' .. cycle, ARGV[a + 9])
     redis.call('LPUSH', recent, cycle)
-    window = tonumber(window)
+    local window = tonumber(ARGV[a + 7])
     while redis.call('LLEN', recent) > window do
       local old = redis.call('RPOP', recent)
       redis.call('HDEL', decisions, 'c:' .. old, 'e:' .. old, 'w:' .. old)
@@ -68,33 +60,12 @@ local function apply(state, decisions, recent, packed)
 end
 local out = {}
 for i = 0, #KEYS / 3 - 1 do
-  local status, detail = apply(KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3], ARGV[i + 1])
+  local status, detail = apply(KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3], 9 * i)
   out[2 * i + 1] = status
   out[2 * i + 2] = detail
 end
 return out
 """
-
-
-def pack_apply(
-    expected: int,
-    cycle_id: int | None,
-    commit: bool,
-    version: int,
-    window: int,
-    decided_at_ms: int,
-    doc: bytes,
-    outcome: bytes,
-    event_ids: bytes,
-) -> bytes:
-    """One session's argument of the APPLY script (see there)."""
-    cycle = "" if cycle_id is None else cycle_id
-    header = (
-        f"{expected} {cycle} {1 if commit else 0} {version} {window} {decided_at_ms} "
-        f"{len(doc)} {len(outcome)}\n"
-    )
-    return b"".join((header.encode(), doc, outcome, event_ids))
-
 
 # KEYS: state, decisions per session. Returns doc, last, pub per session (nil when absent).
 LOAD = """

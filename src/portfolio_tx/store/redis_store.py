@@ -42,7 +42,7 @@ from portfolio_tx.ledger import Decision, PortfolioState
 from portfolio_tx.store import cluster
 from portfolio_tx.store.cluster import Client, batches
 from portfolio_tx.store.document import dump_state, load_state
-from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script, pack_apply
+from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script
 from portfolio_tx.store.port import (
     Applied,
     ApplyRequest,
@@ -149,7 +149,7 @@ class RedisStateStore:
         calls = batches([keys[0] for keys in named], self._cluster)
         for call in calls:
             keys = [key for i in call for key in named[i]]
-            trip.script(_APPLY, keys, [self._packed(requests[i]) for i in call])
+            trip.script(_APPLY, keys, [arg for i in call for arg in self._args(requests[i])])
         for partition in ready:  # one GET each: on a cluster they live in different slots
             trip.command("GET", self._ready_key(partition))
         what = f"Redis write failed for session {requests[0].session_id}" if requests else ""
@@ -171,20 +171,22 @@ class RedisStateStore:
         found = {p for p, value in zip(ready, marks, strict=True) if value is not None}
         return [result for result in results if result is not None], found
 
-    def _packed(self, request: ApplyRequest) -> bytes:
+    def _args(self, request: ApplyRequest) -> list[Any]:
         decision = request.decision
         committed, version = decision.committed, decision.state.version
-        return pack_apply(
-            version - 1 if committed else version,  # staged_on(decision)
-            decision.cycle_id,
-            committed,
-            version,
-            self._outcome_window,
-            int(time.time() * 1000) if request.decided_at_ms is None else request.decided_at_ms,
-            dump_state(decision.state).encode() if committed else b"",
-            request.outcome or b"",
-            "\n".join(request.event_ids).encode(),
-        )
+        return [
+            str(version - 1 if committed else version),  # staged_on(decision)
+            "" if decision.cycle_id is None else str(decision.cycle_id),
+            "1" if committed else "0",
+            str(version),
+            dump_state(decision.state) if committed else "",
+            request.outcome if request.outcome is not None else b"",
+            str(self._outcome_window),
+            "\n".join(request.event_ids),
+            str(
+                int(time.time() * 1000) if request.decided_at_ms is None else request.decided_at_ms
+            ),
+        ]
 
     def decided_cycle(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
         """The stored record and event ids of a decided cycle still in the window, else None."""
