@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portfolio_tx.ledger import Lot, PortfolioState
+from portfolio_tx.store import document
 from portfolio_tx.store.document import dump_state, load_state, reference_document
 
 _amounts = st.builds(
@@ -46,6 +47,17 @@ states = st.builds(
     residual=_amounts,
     strategies=st.dictionaries(_symbols, _texts, max_size=2).map(MappingProxyType),
 )
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False)
+    | st.builds(lambda n, k: Decimal(n).scaleb(k), st.integers(-(10**40), 10**40),
+                st.integers(-60, 60))
+)
+def test_the_writers_decimal_text_is_format_f(value: Decimal) -> None:
+    """Zeros with exponents, negative zero, tiny and huge exponents included."""
+    assert document._text(value) == format(value, "f")
 
 
 def _reference(state: PortfolioState) -> str:
