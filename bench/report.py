@@ -94,8 +94,10 @@ def render(results: dict[str, Any]) -> str:
             "",
             "| library: small transactions on as many sessions | one by one | one batch | ratio |",
             "|---|---:|---:|---:|",
-            f"| {library['sessions']:,} | {library['one_by_one_s']:.3f} s | "
-            f"{library['batch_s']:.3f} s | {library['ratio']:.1f}× |",
+            f"| {library['sessions']:,} (median of {library.get('rounds', 1)} rounds) | "
+            f"{library['one_by_one_s'] * 1e6 / library['sessions']:.0f} µs/tx | "
+            f"{library['batch_s'] * 1e6 / library['sessions']:.0f} µs/tx | "
+            f"{library['ratio']:.1f}× (rounds {library.get('ratios', '-')}) |",
         ]
     targets = _targets(results)
     if targets:

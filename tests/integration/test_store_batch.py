@@ -115,3 +115,40 @@ def test_a_batch_past_one_script_call_after_a_script_flush(store: RedisStateStor
     again, _ = store.apply_many(capture.requests)  # the same decisions again: all fenced
     assert all(isinstance(r, Applied) and r.fenced for r in again)
     assert store.load(sessions[-1]).state.cash == Decimal("3")
+
+
+def test_a_batched_write_keeps_binary_records_and_ids_byte_for_byte(
+    store: RedisStateStore,
+) -> None:
+    """A record with newlines, spaces, NULs and non-UTF-8 bytes, non-ASCII ids and labels, a
+    large cycle id, and an empty record all come back exactly as written, each session on its
+    own."""
+    record = b"\n1 2 3\n\x00\xff\xc3\x01 header-like 0 1 2\n"
+    capture = WriteQueue()
+    for session, cycle, outcome, ids in (
+        ("bin", 2**62, record, ("é-1", "id with spaces", "末")),
+        ("empty", 7, b"", ()),
+    ):
+        tx = PortfolioTransaction(
+            store,
+            session,
+            cycle_id=cycle,
+            writer=capture,
+            record_outcome=lambda _, outcome=outcome: outcome,
+            event_ids=ids,
+        )
+        tx.stage_transfer("1.000000000000000001")
+        tx.stage_position_delta("BTC/USDT", "0.5", entry_price="100", strategy="stratégie \"q\"")
+        tx.stage_cash_delta("-50")
+        assert tx.commit({"BTC/USDT": "100"})
+    results, _ = store.apply_many(capture.take())
+    assert all(isinstance(r, Applied) and not r.fenced for r in results)
+    found = store.decided_cycle("bin", 2**62)
+    assert found is not None
+    assert (found.outcome, found.event_ids) == (record, frozenset({"é-1", "id with spaces", "末"}))
+    empty = store.decided_cycle("empty", 7)
+    assert empty is not None and (empty.outcome, empty.event_ids) == (None, frozenset())
+    state = store.load("bin").state
+    assert state.cash == Decimal("-48.999999999999999999")
+    assert state.strategies["BTC/USDT"] == 'stratégie "q"'
+    assert store.load("bin").last_decided == 2**62

@@ -10,7 +10,7 @@ than raise.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from portfolio_tx.errors import ValidationError
@@ -45,6 +45,34 @@ class StagedCycle:
     def held_symbols(self) -> tuple[str, ...]:
         """Symbols with a non-zero staged quantity, sorted: each needs a mark to commit."""
         return tuple(sorted(symbol for symbol, lots in self.lots.items() if lots))
+
+
+def _evolve(
+    staged: StagedCycle,
+    *,
+    cash: Decimal | None = None,
+    lots: Mapping[str, tuple[Lot, ...]] | None = None,
+    fees: Decimal | None = None,
+    transfers: Decimal | None = None,
+    funding: Decimal | None = None,
+    reported_realized: Decimal | None = None,
+    ledger_realized: Decimal | None = None,
+    strategies: Mapping[str, str] | None = None,
+) -> StagedCycle:
+    """``dataclasses.replace`` for a StagedCycle (whose fields are never None), without its
+    per-field introspection: that cost more than the step itself."""
+    return StagedCycle(
+        staged.base,
+        staged.basis,
+        staged.cash if cash is None else cash,
+        staged.lots if lots is None else lots,
+        staged.fees if fees is None else fees,
+        staged.transfers if transfers is None else transfers,
+        staged.funding if funding is None else funding,
+        staged.reported_realized if reported_realized is None else reported_realized,
+        staged.ledger_realized if ledger_realized is None else ledger_realized,
+        staged.strategies if strategies is None else strategies,
+    )
 
 
 def open_cycle(base: PortfolioState, basis: CostBasis = CostBasis.FIFO) -> StagedCycle:
@@ -94,7 +122,7 @@ def stage_fill(
         raise ValidationError(f"fill {symbol}: {problem}")
     signed = quantity if Side(side) is Side.BUY else -quantity
     change = apply_quantity(staged.lots.get(symbol, ()), signed, price, staged.basis)
-    return replace(
+    return _evolve(
         staged,
         cash=staged.cash - signed * price - fee,
         lots=_with_lots(staged, symbol, change.lots),
@@ -107,18 +135,18 @@ def stage_fill(
 def stage_pnl(staged: StagedCycle, kind: PnlKind, amount: Decimal) -> StagedCycle:
     """REALIZED: the claim validation checks; FUNDING: cash and realized; TRANSFER: cash."""
     if kind is PnlKind.REALIZED:
-        return replace(staged, reported_realized=staged.reported_realized + amount)
+        return _evolve(staged, reported_realized=staged.reported_realized + amount)
     if kind is PnlKind.FUNDING:
-        return replace(staged, cash=staged.cash + amount, funding=staged.funding + amount)
+        return _evolve(staged, cash=staged.cash + amount, funding=staged.funding + amount)
     if kind is PnlKind.TRANSFER:
-        return replace(staged, cash=staged.cash + amount, transfers=staged.transfers + amount)
+        return _evolve(staged, cash=staged.cash + amount, transfers=staged.transfers + amount)
     raise ValidationError(f"unknown P&L kind {kind!r}")
 
 
 @exact
 def stage_cash_delta(staged: StagedCycle, amount: Decimal, fees: Decimal = ZERO) -> StagedCycle:
     """A trade's cash leg: cash += amount − fees (the seed's call shape)."""
-    return replace(staged, cash=staged.cash + amount - fees, fees=staged.fees + fees)
+    return _evolve(staged, cash=staged.cash + amount - fees, fees=staged.fees + fees)
 
 
 @exact
@@ -129,7 +157,7 @@ def stage_position_delta(
     if not entry_price.is_finite() or entry_price <= 0:
         raise ValidationError(f"entry price must be positive, got {entry_price}")
     change = apply_quantity(staged.lots.get(symbol, ()), quantity, entry_price, staged.basis)
-    return replace(
+    return _evolve(
         staged,
         lots=_with_lots(staged, symbol, change.lots),
         ledger_realized=staged.ledger_realized + change.realized,
@@ -138,7 +166,7 @@ def stage_position_delta(
 
 def stage_strategy(staged: StagedCycle, symbol: str, strategy: str) -> StagedCycle:
     """Label ``symbol`` with the caller's strategy name; no accounting."""
-    return replace(staged, strategies={**staged.strategies, symbol: strategy})
+    return _evolve(staged, strategies={**staged.strategies, symbol: strategy})
 
 
 @exact
@@ -162,7 +190,7 @@ def stage_lot_add(
     if lot_id is not None and any(lot.lot_id == lot_id for lot in held):
         raise ValidationError(f"{symbol} already has a lot {lot_id!r}")
     lots = (*held, Lot(quantity, quantity * price, lot_id, fee, opened_at))
-    return replace(staged, lots=_with_lots(staged, symbol, lots))
+    return _evolve(staged, lots=_with_lots(staged, symbol, lots))
 
 
 def _lot_index(staged: StagedCycle, symbol: str, which: int | str) -> tuple[tuple[Lot, ...], int]:
@@ -183,7 +211,7 @@ def stage_lot_remove(staged: StagedCycle, symbol: str, which: int | str = 0) -> 
     held, index = _lot_index(staged, symbol, which)
     lots = list(held)
     del lots[index]
-    return replace(staged, lots=_with_lots(staged, symbol, tuple(lots)))
+    return _evolve(staged, lots=_with_lots(staged, symbol, tuple(lots)))
 
 
 @exact
@@ -213,4 +241,4 @@ def stage_lot_update(
         current.fee if fee is None else fee,
         current.opened_at if opened_at is None else opened_at,
     )
-    return replace(staged, lots=_with_lots(staged, symbol, tuple(lots)))
+    return _evolve(staged, lots=_with_lots(staged, symbol, tuple(lots)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Callable
-from contextvars import ContextVar
 from decimal import Decimal
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -60,9 +59,14 @@ def D(value: Number) -> Decimal:  # noqa: N802 - beancount's spelling, the one w
     return result
 
 
-# The context ``exact`` made current in this thread or task, so that a nested call runs in it
-# as it is instead of entering a copy again (entering one costs more than a small step).
-_ENTERED: ContextVar[decimal.Context | None] = ContextVar("ptx_ledger_context", default=None)
+# The context ``exact`` makes current: a private copy of LEDGER_CONTEXT, set (not copied) on
+# entry and compared by identity, so that a nested call runs in it as it is. Entering a fresh
+# copy each time (``localcontext``) cost more than a small step; sharing one object is safe
+# because nothing changes its precision, rounding or traps, and a trap fires on the status of
+# the operation at hand, never on the sticky flags the copy accumulates.
+_RUNNING = LEDGER_CONTEXT.copy()
+_getcontext = decimal.getcontext
+_setcontext = decimal.setcontext
 
 
 def exact(func: Callable[P, R]) -> Callable[P, R]:
@@ -70,14 +74,14 @@ def exact(func: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        if decimal.getcontext() is _ENTERED.get():
+        saved = _getcontext()
+        if saved is _RUNNING:
             return func(*args, **kwargs)
-        with decimal.localcontext(LEDGER_CONTEXT) as context:
-            token = _ENTERED.set(context)
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _ENTERED.reset(token)
+        _setcontext(_RUNNING)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _setcontext(saved)
 
     return wrapper
 

@@ -50,7 +50,6 @@ from portfolio_tx.store.port import (
     SessionSnapshot,
     cash_equity_view,
     positions_view,
-    staged_on,
 )
 from portfolio_tx.store.replies import (
     applied,
@@ -108,10 +107,10 @@ class RedisStateStore:
     def load_many(self, session_ids: Sequence[str]) -> list[SessionSnapshot]:
         """The snapshots of ``session_ids``, in order, in one round trip."""
         trip = RoundTrip(self._client)
-        calls = self._batches(session_ids)
+        named = [self.keys_for(session_id) for session_id in session_ids]
+        calls = batches([keys[0] for keys in named], self._cluster)
         for call in calls:
-            keys = [key for i in call for key in self.keys_for(session_ids[i])[:2]]
-            trip.script(_LOAD, keys, ())
+            trip.script(_LOAD, [key for i in call for key in named[i][:2]], ())
         first = session_ids[0] if session_ids else "-"
         with redis_errors(f"Redis read failed for session {first}"):
             replies = raise_first(trip.execute())
@@ -147,11 +146,11 @@ class RedisStateStore:
         if not requests and not ready:
             return [], set()
         trip = RoundTrip(self._client)
-        calls = self._batches([request.session_id for request in requests])
+        named = [self.keys_for(request.session_id) for request in requests]
+        calls = batches([keys[0] for keys in named], self._cluster)
         for call in calls:
-            batch = [requests[i] for i in call]
-            keys = [key for request in batch for key in self.keys_for(request.session_id)]
-            trip.script(_APPLY, keys, [arg for request in batch for arg in self._args(request)])
+            keys = [key for i in call for key in named[i]]
+            trip.script(_APPLY, keys, [arg for i in call for arg in self._args(requests[i])])
         for partition in ready:  # one GET each: on a cluster they live in different slots
             trip.command("GET", self._ready_key(partition))
         what = f"Redis write failed for session {requests[0].session_id}" if requests else ""
@@ -175,12 +174,13 @@ class RedisStateStore:
 
     def _args(self, request: ApplyRequest) -> list[Any]:
         decision = request.decision
+        committed, version = decision.committed, decision.state.version
         return [
-            str(staged_on(decision)),
+            str(version - 1 if committed else version),  # staged_on(decision)
             "" if decision.cycle_id is None else str(decision.cycle_id),
-            "1" if decision.committed else "0",
-            str(decision.state.version),
-            dump_state(decision.state) if decision.committed else "",
+            "1" if committed else "0",
+            str(version),
+            dump_state(decision.state) if committed else "",
             request.outcome if request.outcome is not None else b"",
             str(self._outcome_window),
             "\n".join(request.event_ids),

@@ -67,7 +67,7 @@ class TransactionBatch:
             session_id,
             snapshot=snapshot,
             writer=self._writes,
-            **{**self._options, **options},
+            **({**self._options, **options} if options else self._options),
         )
         self._transactions[session_id] = tx
         return tx

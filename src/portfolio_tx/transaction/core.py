@@ -27,6 +27,7 @@ from portfolio_tx.errors import (
 )
 from portfolio_tx.ledger import CostBasis, Decision, DiscardReason, StagedCycle
 from portfolio_tx.ledger import journal as ops
+from portfolio_tx.ledger.fast import decide_fast
 from portfolio_tx.ledger.money import Number
 from portfolio_tx.store.port import (
     Applied,
@@ -94,7 +95,8 @@ class PortfolioTransaction(Stages):
             snapshot = state_store.load(session_id)
         self.last_decided = snapshot.last_decided
         self._base = snapshot.state
-        self._staging = Staging(snapshot.state, CostBasis(cost_basis))
+        basis = cost_basis if isinstance(cost_basis, CostBasis) else CostBasis(cost_basis)
+        self._staging = Staging(snapshot.state, basis)
         self._open = True
         self._savepoints: list[Savepoint] = []
         self.applied: Applied | None = None
@@ -186,11 +188,12 @@ class PortfolioTransaction(Stages):
         current = self.staged
         if self._savepoints:
             raise TransactionStateError("commit inside an open savepoint: leave it first")
-        mismatches = ops.leg_mismatches(current, self._staging.ops)
+        # only lot-defined symbols can mismatch (none: no lot edit staged, the usual case)
+        mismatches = self._staging.lot_defined and ops.leg_mismatches(current, self._staging.ops)
         if mismatches:
             raise ValidationError("; ".join(mismatches))
         marks = {symbol: _money(price, f"mark {symbol}") for symbol, price in mark_prices.items()}
-        decision = ledger.decide(
+        decision = decide_fast(  # ledger.decide, equal digit for digit (ledger/fast.py)
             current,
             marks,
             cycle_id=self.cycle_id,
@@ -231,8 +234,8 @@ class PortfolioTransaction(Stages):
                 self._metrics.conflict()
             raise
         self.applied = applied
-        self.committed = decision.committed
-        self.rolled_back = not decision.committed
+        self.committed = committed = decision.committed
+        self.rolled_back = not committed
         if self._metrics is not None:
             self._metrics.observe(applied, time.perf_counter() - started)
         if applied.fenced:
