@@ -159,7 +159,11 @@ pub fn from_twos_complement(data: &[u8], precision: usize) -> Option<String> {
     if number.sign() != Sign::NoSign && text.len() > precision {
         return None;
     }
-    Some(if number.sign() == Sign::Minus { format!("-{text}") } else { text })
+    Some(if number.sign() == Sign::Minus {
+        format!("-{text}")
+    } else {
+        text
+    })
 }
 
 #[cfg(test)]
@@ -167,7 +171,9 @@ mod tests {
     use super::*;
 
     fn at18(text: &str) -> String {
-        unscaled(text, 38, 18).map(|n| n.to_string()).unwrap_or_else(|e| format!("{e:?}"))
+        unscaled(text, 38, 18)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|e| format!("{e:?}"))
     }
 
     #[test]
@@ -189,7 +195,10 @@ mod tests {
     #[test]
     fn writes_what_python_to_bytes_writes() {
         let hex = |n: i64| -> String {
-            twos_complement(&BigInt::from(n)).iter().map(|b| format!("{b:02x}")).collect()
+            twos_complement(&BigInt::from(n))
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
         };
         assert_eq!(hex(0), "00");
         assert_eq!(hex(127), "7f");

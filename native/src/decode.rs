@@ -24,7 +24,10 @@ impl<'a> Reader<'a> {
         let mut z: u64 = 0;
         let mut shift = 0u32;
         loop {
-            let byte = *self.data.get(self.at).ok_or_else(|| malformed("truncated varint"))?;
+            let byte = *self
+                .data
+                .get(self.at)
+                .ok_or_else(|| malformed("truncated varint"))?;
             self.at += 1;
             if shift == 63 && byte > 1 {
                 return Err(malformed("varint longer than a long"));
@@ -46,7 +49,10 @@ impl<'a> Reader<'a> {
         if length < 0 {
             return Err(malformed("negative length"));
         }
-        let end = self.at.checked_add(length as usize).filter(|&end| end <= self.data.len());
+        let end = self
+            .at
+            .checked_add(length as usize)
+            .filter(|&end| end <= self.data.len());
         let end = end.ok_or_else(|| malformed("truncated bytes"))?;
         let slice = &self.data[self.at..end];
         self.at = end;
@@ -63,10 +69,15 @@ pub fn read<'py>(
     Ok(match node {
         Node::Long | Node::Int => PyInt::new(py, reader.long()?).into_any(),
         Node::Str => {
-            let text = std::str::from_utf8(reader.bytes()?).map_err(|e| malformed(&e.to_string()))?;
+            let text =
+                std::str::from_utf8(reader.bytes()?).map_err(|e| malformed(&e.to_string()))?;
             PyString::new(py, text).into_any()
         }
-        Node::Decimal { precision, scale, name } => {
+        Node::Decimal {
+            precision,
+            scale,
+            name,
+        } => {
             let data = reader.bytes()?;
             let number = from_twos_complement(data, *precision).ok_or_else(|| {
                 PyValueError::new_err(format!("{name} does not fit decimal({precision},{scale})"))
@@ -76,7 +87,10 @@ pub fn read<'py>(
         Node::Enum { members, .. } => {
             let index = reader.long()?;
             let member = usize::try_from(index).ok().and_then(|i| members.get(i));
-            member.ok_or_else(|| malformed("enum index out of range"))?.bind(py).clone()
+            member
+                .ok_or_else(|| malformed("enum index out of range"))?
+                .bind(py)
+                .clone()
         }
         Node::Nullable { branch, inner } => match reader.long()? {
             b if b == *branch as i64 => read(py, reader, inner, decimal)?,
@@ -91,7 +105,9 @@ pub fn read<'py>(
                     break;
                 }
                 if count < 0 {
-                    count = count.checked_neg().ok_or_else(|| malformed("bad block count"))?;
+                    count = count
+                        .checked_neg()
+                        .ok_or_else(|| malformed("bad block count"))?;
                     reader.long()?; // the block's size in bytes
                 }
                 for _ in 0..count {

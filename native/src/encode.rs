@@ -26,9 +26,12 @@ fn varint(out: &mut Vec<u8>, n: i64) {
 }
 
 fn integer(value: &Bound<'_, PyAny>, min: i64, max: i64, what: &str) -> PyResult<i64> {
-    let n: i64 = value
-        .extract()
-        .map_err(|_| PyValueError::new_err(format!("{} is not an Avro {what}", value.repr().map(|r| r.to_string()).unwrap_or_default())))?;
+    let n: i64 = value.extract().map_err(|_| {
+        PyValueError::new_err(format!(
+            "{} is not an Avro {what}",
+            value.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })?;
     if !(min..=max).contains(&n) {
         return Err(PyValueError::new_err(format!("{n} is not an Avro {what}")));
     }
@@ -48,10 +51,18 @@ fn decimal_text(value: &Bound<'_, PyAny>, types: &Types<'_>) -> PyResult<String>
     )))
 }
 
-pub fn write(out: &mut Vec<u8>, node: &Node, value: &Bound<'_, PyAny>, types: &Types<'_>) -> PyResult<()> {
+pub fn write(
+    out: &mut Vec<u8>,
+    node: &Node,
+    value: &Bound<'_, PyAny>,
+    types: &Types<'_>,
+) -> PyResult<()> {
     match node {
         Node::Long => varint(out, integer(value, i64::MIN, i64::MAX, "long")?),
-        Node::Int => varint(out, integer(value, i32::MIN as i64, i32::MAX as i64, "int")?),
+        Node::Int => varint(
+            out,
+            integer(value, i32::MIN as i64, i32::MAX as i64, "int")?,
+        ),
         Node::Str => {
             let text = value
                 .cast::<PyString>()
@@ -60,19 +71,31 @@ pub fn write(out: &mut Vec<u8>, node: &Node, value: &Bound<'_, PyAny>, types: &T
             varint(out, text.len() as i64);
             out.extend_from_slice(text.as_bytes());
         }
-        Node::Decimal { precision, scale, .. } => {
+        Node::Decimal {
+            precision, scale, ..
+        } => {
             let text = decimal_text(value, types)?;
             let number = unscaled(&text, *precision, *scale).map_err(|why| match why {
                 Unfit::Malformed => PyValueError::new_err(format!("not a decimal: {text}")),
-                _ => PyValueError::new_err(format!("{text} does not fit decimal({precision},{scale})")),
+                _ => PyValueError::new_err(format!(
+                    "{text} does not fit decimal({precision},{scale})"
+                )),
             })?;
             let bytes = twos_complement(&number);
             varint(out, bytes.len() as i64);
             out.extend_from_slice(&bytes);
         }
         Node::Enum { symbols, .. } => {
-            let name = if value.is_instance(&types.enumeration)? { value.getattr("value")? } else { value.clone() };
-            let text = name.cast::<PyString>().ok().map(|s| s.to_str()).transpose()?;
+            let name = if value.is_instance(&types.enumeration)? {
+                value.getattr("value")?
+            } else {
+                value.clone()
+            };
+            let text = name
+                .cast::<PyString>()
+                .ok()
+                .map(|s| s.to_str())
+                .transpose()?;
             let index = text.and_then(|t| symbols.iter().position(|s| s == t));
             match index {
                 Some(i) => varint(out, i as i64),

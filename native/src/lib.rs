@@ -34,7 +34,10 @@ impl RecordCodec {
     /// The Avro binary body of `record` (no header).
     fn encode<'py>(&self, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
         let py = record.py();
-        let types = encode::Types { decimal: self.decimal.bind(py).clone(), enumeration: self.enumeration.bind(py).clone() };
+        let types = encode::Types {
+            decimal: self.decimal.bind(py).clone(),
+            enumeration: self.enumeration.bind(py).clone(),
+        };
         let mut out = Vec::with_capacity(256);
         encode::write(&mut out, &self.node, record, &types)?;
         Ok(PyBytes::new(py, &out))
@@ -42,10 +45,17 @@ impl RecordCodec {
 
     /// The record in `value[start:]` and the offset where it ends (the caller rejects
     /// bytes after it).
-    fn decode<'py>(&self, value: &Bound<'py, PyBytes>, start: usize) -> PyResult<(Bound<'py, PyAny>, usize)> {
+    fn decode<'py>(
+        &self,
+        value: &Bound<'py, PyBytes>,
+        start: usize,
+    ) -> PyResult<(Bound<'py, PyAny>, usize)> {
         let py = value.py();
         let data = value.as_bytes();
-        let mut reader = decode::Reader { data, at: start.min(data.len()) };
+        let mut reader = decode::Reader {
+            data,
+            at: start.min(data.len()),
+        };
         let record = decode::read(py, &mut reader, &self.node, self.decimal.bind(py))?;
         Ok((record, reader.at))
     }

@@ -12,14 +12,27 @@ pub enum Node {
     Int,
     Str,
     /// `name` is the field's, for the error message
-    Decimal { precision: usize, scale: i64, name: String },
+    Decimal {
+        precision: usize,
+        scale: i64,
+        name: String,
+    },
     /// `members[i]` is what symbol i decodes to (the Python enum member, or the symbol)
-    Enum { symbols: Vec<String>, members: Vec<Py<PyAny>> },
+    Enum {
+        symbols: Vec<String>,
+        members: Vec<Py<PyAny>>,
+    },
     /// `branch`: the index of the non-null branch in the union
-    Nullable { branch: u64, inner: Box<Node> },
+    Nullable {
+        branch: u64,
+        inner: Box<Node>,
+    },
     Array(Box<Node>),
     /// `cls` is called with the fields as keyword arguments to decode a record
-    Record { cls: Py<PyAny>, fields: Vec<(Py<PyString>, Node)> },
+    Record {
+        cls: Py<PyAny>,
+        fields: Vec<(Py<PyString>, Node)>,
+    },
 }
 
 pub fn compile(plan: &Bound<'_, PyAny>) -> PyResult<Node> {
@@ -50,10 +63,20 @@ pub fn compile(plan: &Bound<'_, PyAny>) -> PyResult<Node> {
                 let field = field?;
                 let field = field.cast::<PyTuple>()?;
                 let name: String = field.get_item(0)?.extract()?;
-                fields.push((PyString::intern(py, &name).unbind(), compile(&field.get_item(1)?)?));
+                fields.push((
+                    PyString::intern(py, &name).unbind(),
+                    compile(&field.get_item(1)?)?,
+                ));
             }
-            Node::Record { cls: plan.get_item(1)?.unbind(), fields }
+            Node::Record {
+                cls: plan.get_item(1)?.unbind(),
+                fields,
+            }
         }
-        other => return Err(PyTypeError::new_err(format!("unsupported plan node {other:?}"))),
+        other => {
+            return Err(PyTypeError::new_err(format!(
+                "unsupported plan node {other:?}"
+            )))
+        }
     })
 }
