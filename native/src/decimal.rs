@@ -16,7 +16,7 @@ pub enum Unfit {
 /// The unscaled integer of the decimal written as `text` (Python's `str(Decimal)`:
 /// `-12.5`, `1.2E+5`, `0E-18`, `NaN`, `Infinity`) at `scale` places, rounded half-even,
 /// with at most `precision` digits.
-pub fn unscaled(text: &str, precision: usize, scale: i64) -> Result<BigInt, Unfit> {
+pub fn unscaled(text: &str, precision: usize, scale: i64) -> Result<Unscaled, Unfit> {
     let (negative, body) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
@@ -59,7 +59,10 @@ pub fn unscaled(text: &str, precision: usize, scale: i64) -> Result<BigInt, Unfi
     let first = digits.iter().position(|&d| d != 0).unwrap_or(digits.len());
     let digits = &digits[first..];
     if digits.is_empty() {
-        return Ok(BigInt::from(0));
+        return Ok(Unscaled {
+            negative: false,
+            digits: vec![0],
+        });
     }
     // value = digits × 10^(exponent - places); scaled: × 10^scale
     let shift = (exponent as i128) - (places as i128) + (scale as i128);
@@ -79,9 +82,47 @@ pub fn unscaled(text: &str, precision: usize, scale: i64) -> Result<BigInt, Unfi
     if kept.len() > precision {
         return Err(Unfit::TooManyDigits);
     }
-    let magnitude = from_digits(kept);
-    let sign = if negative { Sign::Minus } else { Sign::Plus };
-    Ok(BigInt::from_biguint(sign, magnitude))
+    if kept.is_empty() {
+        return Ok(Unscaled {
+            negative: false,
+            digits: vec![0],
+        });
+    }
+    Ok(Unscaled {
+        negative,
+        digits: kept.to_vec(),
+    })
+}
+
+/// An unscaled integer as its sign and decimal digits (no leading zero; zero is `[0]`,
+/// never negative).
+#[derive(Debug)]
+pub struct Unscaled {
+    pub negative: bool,
+    pub digits: Vec<u8>,
+}
+
+impl Unscaled {
+    /// Avro's bytes for it (see `twos_complement`); below 10^38 in an i128, else a bigint.
+    pub fn avro_bytes(&self) -> Vec<u8> {
+        if self.digits.len() <= 38 {
+            let magnitude = self.digits.iter().fold(0u128, |n, &d| n * 10 + d as u128);
+            let bits = 128 - magnitude.leading_zeros() as usize;
+            let length = (bits + 8) / 8;
+            let signed = if self.negative {
+                -(magnitude as i128)
+            } else {
+                magnitude as i128
+            };
+            return signed.to_be_bytes()[16 - length..].to_vec();
+        }
+        let sign = if self.negative {
+            Sign::Minus
+        } else {
+            Sign::Plus
+        };
+        twos_complement(&BigInt::from_biguint(sign, from_digits(&self.digits)))
+    }
 }
 
 /// `digits` without its last `dropped` digits, rounded half-even (a leading carry adds one).
@@ -154,6 +195,21 @@ pub fn twos_complement(number: &BigInt) -> Vec<u8> {
 /// The unscaled integer Avro's decimal bytes hold, as decimal text (`-123`), or None past
 /// `precision` digits.
 pub fn from_twos_complement(data: &[u8], precision: usize) -> Option<String> {
+    if data.len() <= 16 {
+        let fill = if data.first().is_some_and(|&b| b & 0x80 != 0) {
+            0xFF
+        } else {
+            0
+        };
+        let mut word = [fill; 16];
+        word[16 - data.len()..].copy_from_slice(data);
+        let number = i128::from_be_bytes(word);
+        let text = number.unsigned_abs().to_string();
+        if number != 0 && text.len() > precision {
+            return None;
+        }
+        return Some(if number < 0 { format!("-{text}") } else { text });
+    }
     let number = BigInt::from_signed_bytes_be(data);
     let text = number.magnitude().to_str_radix(10);
     if number.sign() != Sign::NoSign && text.len() > precision {
@@ -172,7 +228,14 @@ mod tests {
 
     fn at18(text: &str) -> String {
         unscaled(text, 38, 18)
-            .map(|n| n.to_string())
+            .map(|n| {
+                let digits: String = n.digits.iter().map(|d| char::from(b'0' + d)).collect();
+                if n.negative {
+                    format!("-{digits}")
+                } else {
+                    digits
+                }
+            })
             .unwrap_or_else(|e| format!("{e:?}"))
     }
 
@@ -195,10 +258,20 @@ mod tests {
     #[test]
     fn writes_what_python_to_bytes_writes() {
         let hex = |n: i64| -> String {
-            twos_complement(&BigInt::from(n))
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
+            let wide = twos_complement(&BigInt::from(n));
+            let digits = n
+                .unsigned_abs()
+                .to_string()
+                .bytes()
+                .map(|b| b - b'0')
+                .collect();
+            let narrow = Unscaled {
+                negative: n < 0,
+                digits,
+            }
+            .avro_bytes();
+            assert_eq!(wide, narrow);
+            wide.iter().map(|b| format!("{b:02x}")).collect()
         };
         assert_eq!(hex(0), "00");
         assert_eq!(hex(127), "7f");

@@ -4,11 +4,18 @@
 //! tuples). Every malformed body raises ValueError.
 
 use pyo3::exceptions::PyValueError;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 
 use crate::decimal::from_twos_complement;
 use crate::plan::Node;
+
+/// The Python callables the decoder builds values with.
+pub struct Context<'py> {
+    pub decimal: Bound<'py, PyAny>,
+    pub object_new: Bound<'py, PyAny>,
+}
 
 pub struct Reader<'a> {
     pub data: &'a [u8],
@@ -64,7 +71,7 @@ pub fn read<'py>(
     py: Python<'py>,
     reader: &mut Reader<'_>,
     node: &Node,
-    decimal: &Bound<'py, PyAny>,
+    context: &Context<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
     Ok(match node {
         Node::Long | Node::Int => PyInt::new(py, reader.long()?).into_any(),
@@ -82,7 +89,7 @@ pub fn read<'py>(
             let number = from_twos_complement(data, *precision).ok_or_else(|| {
                 PyValueError::new_err(format!("{name} does not fit decimal({precision},{scale})"))
             })?;
-            decimal.call1((format!("{number}E-{scale}"),))?
+            context.decimal.call1((format!("{number}E-{scale}"),))?
         }
         Node::Enum { members, .. } => {
             let index = reader.long()?;
@@ -93,7 +100,7 @@ pub fn read<'py>(
                 .clone()
         }
         Node::Nullable { branch, inner } => match reader.long()? {
-            b if b == *branch as i64 => read(py, reader, inner, decimal)?,
+            b if b == *branch as i64 => read(py, reader, inner, context)?,
             b if b == 1 - *branch as i64 => py.None().into_bound(py),
             _ => return Err(malformed("union branch out of range")),
         },
@@ -111,15 +118,33 @@ pub fn read<'py>(
                     reader.long()?; // the block's size in bytes
                 }
                 for _ in 0..count {
-                    items.push(read(py, reader, item, decimal)?);
+                    items.push(read(py, reader, item, context)?);
                 }
             }
             PyTuple::new(py, items)?.into_any()
         }
-        Node::Record { cls, fields } => {
+        Node::Record {
+            cls,
+            fields,
+            direct: true,
+        } => {
+            let record = context.object_new.call1((cls.bind(py),))?;
+            for (name, field) in fields {
+                let value = read(py, reader, field, context)?;
+                // object.__setattr__, what a frozen dataclass's __init__ calls
+                let stored = unsafe {
+                    ffi::PyObject_GenericSetAttr(record.as_ptr(), name.as_ptr(), value.as_ptr())
+                };
+                if stored < 0 {
+                    return Err(PyErr::fetch(py));
+                }
+            }
+            record
+        }
+        Node::Record { cls, fields, .. } => {
             let kwargs = PyDict::new(py);
             for (name, field) in fields {
-                kwargs.set_item(name.bind(py), read(py, reader, field, decimal)?)?;
+                kwargs.set_item(name.bind(py), read(py, reader, field, context)?)?;
             }
             cls.bind(py).call((), Some(&kwargs))?
         }

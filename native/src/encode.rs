@@ -7,7 +7,7 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
 
-use crate::decimal::{twos_complement, unscaled, Unfit};
+use crate::decimal::{unscaled, Unfit};
 use crate::plan::Node;
 
 /// The Python types the encoder tells apart.
@@ -81,7 +81,7 @@ pub fn write(
                     "{text} does not fit decimal({precision},{scale})"
                 )),
             })?;
-            let bytes = twos_complement(&number);
+            let bytes = number.avro_bytes();
             varint(out, bytes.len() as i64);
             out.extend_from_slice(&bytes);
         }

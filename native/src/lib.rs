@@ -17,6 +17,7 @@ struct RecordCodec {
     node: plan::Node,
     decimal: Py<PyAny>,
     enumeration: Py<PyAny>,
+    object_new: Py<PyAny>,
 }
 
 #[pymethods]
@@ -28,6 +29,11 @@ impl RecordCodec {
             node: plan::compile(plan)?,
             decimal: py.import("decimal")?.getattr("Decimal")?.unbind(),
             enumeration: py.import("enum")?.getattr("Enum")?.unbind(),
+            object_new: py
+                .import("builtins")?
+                .getattr("object")?
+                .getattr("__new__")?
+                .unbind(),
         })
     }
 
@@ -56,7 +62,11 @@ impl RecordCodec {
             data,
             at: start.min(data.len()),
         };
-        let record = decode::read(py, &mut reader, &self.node, self.decimal.bind(py))?;
+        let context = decode::Context {
+            decimal: self.decimal.bind(py).clone(),
+            object_new: self.object_new.bind(py).clone(),
+        };
+        let record = decode::read(py, &mut reader, &self.node, &context)?;
         Ok((record, reader.at))
     }
 }

@@ -28,10 +28,13 @@ pub enum Node {
         inner: Box<Node>,
     },
     Array(Box<Node>),
-    /// `cls` is called with the fields as keyword arguments to decode a record
+    /// To decode a record, `cls` is called with the fields as keyword arguments; when
+    /// `direct` (a dataclass whose `__init__` only stores exactly these fields), the
+    /// instance is made with `object.__new__` and its fields stored as `__init__` would
     Record {
         cls: Py<PyAny>,
         fields: Vec<(Py<PyString>, Node)>,
+        direct: bool,
     },
 }
 
@@ -71,6 +74,7 @@ pub fn compile(plan: &Bound<'_, PyAny>) -> PyResult<Node> {
             Node::Record {
                 cls: plan.get_item(1)?.unbind(),
                 fields,
+                direct: plan.get_item(3)?.extract()?,
             }
         }
         other => {

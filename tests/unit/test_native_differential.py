@@ -63,7 +63,8 @@ class _Priced:
 def _one_decimal(kind: DecimalType) -> Any:
     assert NATIVE is not None
     field = ("decimal", kind.precision, kind.scale, "price")
-    return NATIVE.RecordCodec(("record", _Priced, (("price", field),)))
+    # direct=False: the record is made by calling the class (the wire records are not)
+    return NATIVE.RecordCodec(("record", _Priced, (("price", field),), False))
 
 
 _COMPILED = {WIRE: _one_decimal(WIRE), EXACT: _one_decimal(EXACT)}

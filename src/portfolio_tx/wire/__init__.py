@@ -9,5 +9,6 @@ native.py    the plans for the compiled core (``native/``, Rust): encode and dec
 topics.py    the six topic names
 schemas/     a link to the repository's top-level ``schemas/`` (the one source)
 
-May import: ``ledger``, ``errors``, and the ``portfolio_tx_native`` extension. Nothing here does I/O.
+May import: ``ledger``, ``errors``, and the ``portfolio_tx_native`` extension. Nothing here
+does I/O.
 """

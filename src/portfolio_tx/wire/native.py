@@ -12,11 +12,12 @@ when the extension is not installed or ``PTX_NATIVE=0`` is set, and the codec th
 A plan is the record schema walked once with its ``Shape``, as nested tuples the crate
 compiles: ``("long",)``, ``("int",)``, ``("string",)``, ``("decimal", precision, scale,
 field)``, ``("enum", symbols, members)``, ``("nullable", branch, plan)``, ``("array",
-plan)``, ``("record", cls, ((field, plan), ...))``.
+plan)``, ``("record", cls, ((field, plan), ...), direct)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from enum import Enum
@@ -99,11 +100,22 @@ def plan(
         fields = tuple(
             (f["name"], plan(f["type"], shape, f["name"], names)) for f in schema["fields"]
         )
-        names[schema["name"]] = planned = ("record", shape.cls, fields)
+        direct = _stores_only(shape.cls, tuple(name for name, _ in fields))
+        names[schema["name"]] = planned = ("record", shape.cls, fields, direct)
         return planned
     if isinstance(kind, (str, list, dict)):
         return plan(kind, shape, field, names)
     raise TypeError(f"unsupported Avro type {schema!r}")
+
+
+def _stores_only(cls: type[Any], names: tuple[str, ...]) -> bool:
+    """Whether ``cls``'s ``__init__`` does nothing but store exactly ``names``: a dataclass
+    with those fields, all in ``__init__``, and no ``__post_init__``. The crate then makes
+    the record without calling it (``object.__new__`` and ``object.__setattr__``)."""
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+        return False
+    fields = dataclasses.fields(cls)
+    return all(f.init for f in fields) and sorted(f.name for f in fields) == sorted(names)
 
 
 def record_codec(record_type: RecordType) -> RecordCodec | None:
