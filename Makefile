@@ -30,10 +30,15 @@ venv install: system-deps $(STAMP)
 system-deps:
 	@scripts/system-deps
 
-# Re-installs only when pyproject.toml changes (or the venv is missing).
-$(STAMP): pyproject.toml
+# The compiled core (native/, a PyO3 crate) is built from source by pip through maturin
+# (its build backend, from PyPI) with the machine's cargo; crates come from crates.io.
+NATIVE_SOURCES := native/pyproject.toml native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs)
+
+# Re-installs only when pyproject.toml or the crate changes (or the venv is missing).
+$(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test,dev]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q ./native
 	@touch $@
 
 stack-up:

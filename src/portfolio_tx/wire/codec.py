@@ -9,6 +9,10 @@ A ``Codec`` writes single-object encoding, or registry framing when it has a sch
 whatever its configuration. Schemas and their mapping to the dataclasses live in ``records``;
 the codec looks them up by fingerprint or schema id in precomputed tables.
 
+With the compiled core installed (``wire.native``), records of the current schemas are
+encoded and decoded in it; records of earlier schema versions, and every record when it is
+missing or ``PTX_NATIVE=0``, take the pure path (``wire.encoder``, fastavro).
+
 Decimals are written quantized to scale 18 (``ledger.to_wire``) and read back as the
 ``Decimal`` the wire holds (scale 18; equal to the original when it had at most 18 places).
 Timestamps stay ``int`` epoch milliseconds both ways.
@@ -32,6 +36,7 @@ from fastavro.schema import to_parsing_canonical_form
 from portfolio_tx.errors import ConfigError, DecodeError, EncodeError, KafkaSetupError
 from portfolio_tx.wire.encoder import compile_encoder
 from portfolio_tx.wire.events import Event
+from portfolio_tx.wire.native import record_codec
 from portfolio_tx.wire.records import (
     SINGLE_OBJECT_MAGIC,
     RecordType,
@@ -97,7 +102,12 @@ class Codec:
             self._registry = registry_client(registry_url)
         types = record_types()
         self._by_class = {rt.cls: rt for rt in types}
-        self._encoders = {rt.cls: _encoder(rt) for rt in types}
+        # the compiled core (wire.native) when it is installed, else the pure-Python path
+        self._native = {rt.cls: record_codec(rt) for rt in types}
+        self._encoders = {
+            rt.cls: native.encode if (native := self._native[rt.cls]) else _encoder(rt)
+            for rt in types
+        }
         self._by_name = {rt.full_name: rt for rt in types}
         self._by_fingerprint = {rt.header[2:]: _Reader(rt, rt.read_schema, None) for rt in types}
         for rt in types:
@@ -208,6 +218,13 @@ class Codec:
             body_at = _REGISTRY_HEADER_LENGTH
         else:
             raise _Rejected(f"unknown magic bytes {value[:2].hex()}")
+        native = self._native[reader.record_type.cls] if reader.reader_schema is None else None
+        if native is not None:
+            decoded, end = native.decode(value, body_at)
+            if end != len(value):
+                raise _Rejected(f"{len(value) - end} bytes after the end of the record")
+            compiled: Event = decoded
+            return compiled
         stream = BytesIO(value)
         stream.seek(body_at)
         record = fastavro.schemaless_reader(stream, reader.writer_schema, reader.reader_schema)
