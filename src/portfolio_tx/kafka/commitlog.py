@@ -22,6 +22,7 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     KafkaError,
+    KafkaException,
     Message,
     TopicPartition,
 )
@@ -96,6 +97,8 @@ class CommitLog:
         if starts is None:
             starts = [(p, OFFSET_BEGINNING) for p in self.partitions()]
         assigned = [TopicPartition(self._topic, p, o) for p, o in starts]
+        if to_end:  # a partition with nothing to read is not waited for (a first restore)
+            assigned = [tp for tp in assigned if not self._nothing_after(tp)]
         pending = {tp.partition for tp in assigned}
         if not pending:
             return
@@ -126,6 +129,20 @@ class CommitLog:
                     yield message
         finally:
             self._consumer.unassign()
+
+    def _nothing_after(self, start: TopicPartition) -> bool:
+        """True when the partition holds no record at or after ``start`` (its high watermark
+        is at its beginning, or at or before the start offset); one metadata round trip
+        instead of a poll that waits for the end. False when the broker cannot say."""
+        try:
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(self._topic, start.partition), timeout=self._wait_s, cached=False
+            )
+        except KafkaException:
+            return False
+        if low < 0 or high < 0:  # not known
+            return False
+        return high <= low or (start.offset >= 0 and start.offset >= high)
 
     def follow(
         self, starts: Iterable[tuple[int, int]] | None = None, *, to_end: bool = False
