@@ -47,6 +47,26 @@ def _sums(lots: Mapping[str, tuple[Lot, ...]]) -> dict[str, tuple[Decimal, Decim
     return found
 
 
+def _unrealized(
+    sums: Mapping[str, tuple[Decimal, Decimal]], marks: Mapping[str, Decimal]
+) -> Decimal:
+    """Σ quantity · mark − cost over the symbols that have a mark, in ``sums``' order."""
+    total = ZERO
+    for symbol, (quantity, cost) in sums.items():
+        mark = marks.get(symbol)
+        if mark is not None:
+            total += quantity * mark - cost
+    return total
+
+
+def _cost(sums: Mapping[str, tuple[Decimal, Decimal]]) -> Decimal:
+    """Σ cost, in ``sums``' order."""
+    total = ZERO
+    for _, cost in sums.values():
+        total += cost
+    return total
+
+
 @exact
 def decide_fast(
     staged: StagedCycle,
@@ -76,17 +96,9 @@ def decide_fast(
     for symbol in held:
         positions_value += after[symbol][0] * marks[symbol]
     total = staged.cash + positions_value
-    unrealized_after = ZERO
-    for symbol, (quantity, cost) in after.items():
-        mark = marks.get(symbol)
-        if mark is not None:
-            unrealized_after += quantity * mark - cost
+    unrealized_after = _unrealized(after, marks)
     before = _sums(base.lots) if base.lots else _NONE
-    unrealized_before = ZERO
-    for symbol, (quantity, cost) in before.items():
-        mark = base.marks.get(symbol)
-        if mark is not None:
-            unrealized_before += quantity * mark - cost
+    unrealized_before = _unrealized(before, base.marks)
     expected = (
         equity
         + staged.transfers
@@ -110,12 +122,8 @@ def decide_fast(
             delta,
             tolerance,
         )
-    cost_after = ZERO
-    for _, cost in after.values():
-        cost_after += cost
-    cost_before = ZERO
-    for _, cost in before.values():
-        cost_before += cost
+    cost_after = _cost(after)
+    cost_before = _cost(before)
     booked = (staged.cash - base.cash) + (cost_after - cost_before) - staged.transfers + staged.fees
     committed = PortfolioState(
         staged.cash,
