@@ -93,13 +93,11 @@ def check_mode(client: Client, url: str) -> None:
     would answer MOVED for two thirds of the slots)."""
     if is_cluster(client):
         return
-    try:
-        with redis_errors(f"cannot read INFO from Redis at {redacted_url(url)}"):
+    with redis_errors(f"cannot read INFO from Redis at {redacted_url(url)}"):
+        try:
             enabled = client.info("cluster").get("cluster_enabled")
-    except StateStoreError as exc:
-        if isinstance(exc.__cause__, redis.exceptions.NoPermissionError):
+        except redis.exceptions.NoPermissionError:
             return  # a user without INFO: a cluster node would answer MOVED, said as such
-        raise
     if str(enabled) == "1":
         parsed = urllib.parse.urlsplit(url)
         raise StateStoreError(
