@@ -19,8 +19,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -330,3 +332,20 @@ def make_run(
         start_ms=int(time.time() * 1000) - 3_600_000,
     )
     return FaultRun(replace(settings), private, generate(config))
+
+
+def runs_on(bootstrap_servers: str, topic_prefix: str) -> Iterator[Callable[..., FaultRun]]:
+    """A fixture body: make(sessions=, cycles=, ...) -> a FaultRun on ``bootstrap_servers``;
+    every run's workers and Redis stopped after the test."""
+    made: list[FaultRun] = []
+
+    def make(**options: Any) -> FaultRun:
+        run = make_run(bootstrap_servers, topic_prefix, **options)
+        made.append(run)
+        return run
+
+    yield make
+    for run in made:
+        for process in run.workers.values():
+            process.kill()
+        run.redis.close()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
-from harness import LONG, ROOT, make_run
+from harness import LONG, ROOT, FaultRun, runs_on
 
 from portfolio_tx.kafka.clients import make_reader
 
@@ -38,6 +38,12 @@ def kafka_cluster() -> Iterator[str]:
     out = cluster("up")
     yield out.strip().split("=", 1)[1]
     cluster("down")
+
+
+@pytest.fixture
+def cluster_run(kafka_cluster: str, topic_prefix: str) -> Iterator[Callable[..., FaultRun]]:
+    """fault_run's runs, on the three brokers."""
+    yield from runs_on(kafka_cluster, topic_prefix)
 
 
 def java_hash(text: str) -> int:
@@ -85,11 +91,9 @@ def kill_and_restart(node: int, down_s: float) -> None:
 
 @pytest.mark.slow  # ~2 min on two cores: make test-faults
 def test_killing_the_busiest_leader_and_the_coordinators_broker_loses_and_doubles_nothing(
-    kafka_cluster: str, topic_prefix: str
+    kafka_cluster: str, cluster_run: Callable[..., FaultRun]
 ) -> None:
-    run = make_run(
-        kafka_cluster,
-        topic_prefix,
+    run = cluster_run(
         sessions=30 if LONG else 12,
         cycles=20 if LONG else 10,
         partitions=4,
@@ -118,9 +122,6 @@ def test_killing_the_busiest_leader_and_the_coordinators_broker_loses_and_double
         print(f"killed broker {first} (leader of {fills}[{hot}]) and broker {second} "
               f"(coordinator of {transactional_id}); {dict(counts)}")
     finally:
-        for process in run.workers.values():
-            process.kill()
-        run.redis.close()
         cluster("up")  # every node back for whatever runs next
 
 
@@ -133,36 +134,29 @@ def test_the_cluster_script_names_three_brokers(kafka_cluster: str) -> None:
 
 @pytest.mark.slow  # ~2 min on two cores: make test-faults
 def test_three_workers_on_the_clusters_one_killed_one_added_lose_and_double_nothing(
-    kafka_cluster: str, redis_cluster_url: str, topic_prefix: str
+    cluster_run: Callable[..., FaultRun], redis_cluster_url: str
 ) -> None:
     """The whole many-machine shape at once: three brokers (RF 3, min ISR 2), a Redis
     Cluster (three masters, three replicas), three workers; one worker is kill -9'd and a
     fourth joins while the stream is still coming."""
-    run = make_run(
-        kafka_cluster,
-        topic_prefix,
+    run = cluster_run(
         sessions=30 if LONG else 12,
         cycles=15 if LONG else 8,
         partitions=6,
         replication_factor=3,
         redis_url=redis_cluster_url,
     )
-    try:
-        for instance in ("w1", "w2", "w3"):
-            run.start_worker(instance)
-        run.publish_in_background(rate=40 if LONG else 30)
-        time.sleep(6)
-        assert not run.published.is_set(), "the stream ended before the kill"
-        run.kill_worker("w2")
-        time.sleep(3)
-        run.start_worker("w4")
-        outcomes = run.wait_for_all_outcomes(timeout=600 if LONG else 240)
-        counts = run.assert_exactly_once_and_correct(outcomes)
-        run.stop_workers()
-        assert run.events["killed"] == 1
-        assert sum(counts.values()) == len(run.upstream.cycles)
-        print(f"three workers, w2 killed, w4 added, on RF 3 + Redis Cluster: {dict(counts)}")
-    finally:
-        for process in run.workers.values():
-            process.kill()
-        run.redis.close()
+    for instance in ("w1", "w2", "w3"):
+        run.start_worker(instance)
+    run.publish_in_background(rate=40 if LONG else 30)
+    time.sleep(6)
+    assert not run.published.is_set(), "the stream ended before the kill"
+    run.kill_worker("w2")
+    time.sleep(3)
+    run.start_worker("w4")
+    outcomes = run.wait_for_all_outcomes(timeout=600 if LONG else 240)
+    counts = run.assert_exactly_once_and_correct(outcomes)
+    run.stop_workers()
+    assert run.events["killed"] == 1
+    assert sum(counts.values()) == len(run.upstream.cycles)
+    print(f"three workers, w2 killed, w4 added, on RF 3 + Redis Cluster: {dict(counts)}")

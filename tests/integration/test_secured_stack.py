@@ -22,13 +22,12 @@ from pathlib import Path
 import pytest
 import redis
 from pipeline import Pipeline
-from test_worker_worked_example import publish_worked_example
+from test_worker_worked_example import WORKED_EXAMPLE_OUTCOMES, publish_worked_example
 
 from portfolio_tx.config import Settings, load_settings
 from portfolio_tx.errors import KafkaSetupError, StateStoreError
 from portfolio_tx.kafka.admin import check_copartitioned, create_topics
 from portfolio_tx.kafka.publisher import Publisher
-from portfolio_tx.ledger import OutcomeKind
 from portfolio_tx.security import KafkaSecurity, RedisSecurity, SecurityProtocol
 from portfolio_tx.wire.events import Fill
 from portfolio_tx.worker.build import connect_store
@@ -118,14 +117,7 @@ def test_the_worker_decides_the_worked_example_on_the_secured_stack(
     stats = pipeline.run_worker(max_cycles=6)
     assert stats.committed == 4, stats.summary()
     mine = [o for o in pipeline.outcomes(expected=6) if o.session_id == session]
-    assert [(o.cycle_id, o.outcome, o.reason) for o in mine] == [
-        (1, OutcomeKind.COMMIT, None),
-        (2, OutcomeKind.COMMIT, None),
-        (3, OutcomeKind.DISCARD, "VALIDATION_FAILED"),
-        (4, OutcomeKind.COMMIT, None),
-        (5, OutcomeKind.DISCARD, "MISSING_MARK"),
-        (6, OutcomeKind.COMMIT, None),
-    ]
+    assert [(o.cycle_id, o.outcome, o.reason) for o in mine] == WORKED_EXAMPLE_OUTCOMES
     # the read-only principal sees it all: state, the commit topic, a clean verify
     shown = cli(secured, "ptx-reader", "state", session, "--json")
     assert shown.returncode == 0 and '"equity": "101934.6"' in shown.stdout, shown.stderr

@@ -16,6 +16,17 @@ S = "desk-1"
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 
 
+# CONTRACT §2's worked example: (cycle, outcome, reason) of its six cycles
+WORKED_EXAMPLE_OUTCOMES = [
+    (1, OutcomeKind.COMMIT, None),
+    (2, OutcomeKind.COMMIT, None),
+    (3, OutcomeKind.DISCARD, "VALIDATION_FAILED"),
+    (4, OutcomeKind.COMMIT, None),
+    (5, OutcomeKind.DISCARD, "MISSING_MARK"),
+    (6, OutcomeKind.COMMIT, None),
+]
+
+
 def publish_worked_example(p: Pipeline, session: str = S) -> None:
     def at(cycle: int) -> int:
         return T0 + cycle * 60_000
@@ -59,14 +70,7 @@ def test_worked_example_through_kafka_gives_exactly_the_six_outcomes(pipeline: P
         "MISSING_MARK": 1,
     }
     outcomes = pipeline.outcomes(expected=6)
-    assert [(o.cycle_id, o.outcome, o.reason) for o in outcomes] == [
-        (1, OutcomeKind.COMMIT, None),
-        (2, OutcomeKind.COMMIT, None),
-        (3, OutcomeKind.DISCARD, "VALIDATION_FAILED"),
-        (4, OutcomeKind.COMMIT, None),
-        (5, OutcomeKind.DISCARD, "MISSING_MARK"),
-        (6, OutcomeKind.COMMIT, None),
-    ]
+    assert [(o.cycle_id, o.outcome, o.reason) for o in outcomes] == WORKED_EXAMPLE_OUTCOMES
     by_cycle = {o.cycle_id: o for o in outcomes}
     assert by_cycle[1].total == Decimal("100475") and by_cycle[1].epsilon == Decimal("1")
     assert by_cycle[2].epsilon == Decimal("10.0475")

@@ -149,6 +149,16 @@ def test_compiled_encoder_writes_byte_for_byte_what_the_python_encoder_writes(
     assert written(FAST) == written(PURE)
 
 
+def _encodable(rt: Any, data: st.DataObject) -> bytes:
+    """A random record of ``rt`` that the Python reference encodes, as its bytes."""
+    record = data.draw(_records(rt.cls, json.loads(rt.schema_text)))
+    try:
+        return PURE.encode(record, "t")
+    except Exception:
+        assume(False)
+        raise
+
+
 def _decoded(codec: Codec, value: bytes) -> str:
     """The decoded record's repr (Decimals by their digits and exponent), or "rejected"."""
     try:
@@ -163,12 +173,7 @@ def _decoded(codec: Codec, value: bytes) -> str:
 def test_compiled_decoder_reads_digit_for_digit_what_fastavro_reads(
     rt: Any, data: st.DataObject
 ) -> None:
-    record = data.draw(_records(rt.cls, json.loads(rt.schema_text)))
-    try:
-        value = PURE.encode(record, "t")
-    except Exception:
-        assume(False)
-        raise
+    value = _encodable(rt, data)
     assert _decoded(FAST, value) == _decoded(PURE, value) != "rejected"
 
 
@@ -178,12 +183,7 @@ def test_compiled_decoder_reads_digit_for_digit_what_fastavro_reads(
 def test_compiled_decoder_rejects_the_damaged_bytes_fastavro_rejects(
     rt: Any, data: st.DataObject
 ) -> None:
-    record = data.draw(_records(rt.cls, json.loads(rt.schema_text)))
-    try:
-        value = PURE.encode(record, "t")
-    except Exception:
-        assume(False)
-        raise
+    value = _encodable(rt, data)
     header = len(rt.header)
     at = data.draw(st.integers(header, len(value)))
     damage = data.draw(
