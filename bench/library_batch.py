@@ -7,7 +7,7 @@ creates them and loads the scripts), in alternating rounds (one by one, then one
 ``--rounds`` times): the machine is shared and noisy, so the row gives the median of the
 rounds and their range. Every transaction commits; the last state is checked.
 
-    python bench/library_batch.py [--sessions 1000] [--rounds 3]
+    python bench/library_batch.py [--sessions 1000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _batch(store: RedisStateStore, names: list[str]) -> float:
     return elapsed
 
 
-def library_batch_run(redis_url: str, sessions: int = 1_000, rounds: int = 3) -> dict[str, Any]:
+def library_batch_run(redis_url: str, sessions: int = 1_000, rounds: int = 5) -> dict[str, Any]:
     """Seconds for ``sessions`` transactions one by one and as one batch (medians over
     ``rounds``), the ratio of the medians, and per round both figures."""
     logging.getLogger("portfolio_tx.transaction").setLevel(logging.WARNING)
@@ -85,7 +85,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=1_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     found = library_batch_run(
         os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), args.sessions, args.rounds

@@ -22,10 +22,13 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from portfolio_tx.store.document import dump_state
+from portfolio_tx.store.port import ApplyRequest
+
 # Sessions per script call: bounds how long one call holds the server (a few ms).
 CHUNK = 200
 
-APPLY_ARGS = 9  # per session, see ``RedisStateStore._args``
+APPLY_ARGS = 9  # per session, see ``apply_args``
 
 # KEYS: state, decisions, recent per session; ARGV: APPLY_ARGS per session.
 # Returns status, detail per session: APPLIED -, DECIDED <stored record or nil>, LOST -,
@@ -66,6 +69,24 @@ for i = 0, #KEYS / 3 - 1 do
 end
 return out
 """
+
+def apply_args(request: ApplyRequest, window: str, now_ms: int) -> list[Any]:
+    """The APPLY script's arguments for one session (``window``: the outcome window as
+    text; ``now_ms``: the decision time of a request that gives none)."""
+    decision = request.decision
+    committed, version = decision.committed, decision.state.version
+    return [
+        str(version - 1 if committed else version),  # staged_on(decision)
+        "" if decision.cycle_id is None else str(decision.cycle_id),
+        "1" if committed else "0",
+        str(version),
+        dump_state(decision.state) if committed else "",
+        request.outcome if request.outcome is not None else b"",
+        window,
+        "\n".join(request.event_ids),
+        str(now_ms if request.decided_at_ms is None else request.decided_at_ms),
+    ]
+
 
 # KEYS: state, decisions per session. Returns doc, last, pub per session (nil when absent).
 LOAD = """

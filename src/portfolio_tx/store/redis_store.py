@@ -22,6 +22,9 @@ On a Redis Cluster (``redis+cluster://``, ``store.cluster``) the same keys and s
 used: each script call carries sessions of one hash slot, readiness keys are read one GET
 each, and the server identity covers every master.
 
+A store remembers the last state document of up to ``parsed_states`` sessions and what it
+stands for (``store.parsed``): one read back unchanged is not parsed again.
+
 A COMMIT writes the state only if the stored version is the one the cycle was staged on; a
 state that vanished (staged on version v > 0, none stored) is StateLostError, never a race;
 a DISCARD leaves the state key as it was (byte for byte). The outcome records of the last
@@ -41,8 +44,9 @@ from portfolio_tx.errors import StateStoreError
 from portfolio_tx.ledger import Decision, PortfolioState
 from portfolio_tx.store import cluster
 from portfolio_tx.store.cluster import Client, batches
-from portfolio_tx.store.document import dump_state, load_state
-from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script
+from portfolio_tx.store.document import dump_state
+from portfolio_tx.store.lua import APPLY, LOAD, PUBLISHED, RoundTrip, Script, apply_args
+from portfolio_tx.store.parsed import ParsedStates
 from portfolio_tx.store.port import (
     Applied,
     ApplyRequest,
@@ -72,18 +76,23 @@ class RedisStateStore:
         *,
         namespace: str = "ptx",
         outcome_window: int = 256,
+        parsed_states: int = 10_000,
     ) -> None:
         self._client = client
         self._cluster = cluster.is_cluster(client)
         self.namespace = namespace
         self._outcome_window = outcome_window
+        self._parsed = ParsedStates(parsed_states)
 
     @classmethod
-    def from_url(cls, url: str, *, namespace: str = "ptx", **connection: Any) -> RedisStateStore:
+    def from_url(
+        cls, url: str, *, namespace: str = "ptx", parsed_states: int = 10_000, **connection: Any
+    ) -> RedisStateStore:
         """Connect to ``url`` (``redis[s]://host:port/db``, ``redis[s]+cluster://host:port``,
         see ``store.cluster``; credentials in it or in redis-py's ``connection`` keywords);
         StateStoreError if malformed (or no cluster node answers), never with a password."""
-        return cls(cluster.client_from_url(url, **connection), namespace=namespace)
+        client = cluster.client_from_url(url, **connection)
+        return cls(client, namespace=namespace, parsed_states=parsed_states)
 
     @property
     def client(self) -> Client:
@@ -118,7 +127,7 @@ class RedisStateStore:
         for call, reply in zip(calls, replies, strict=True):
             rows = zip(reply[::3], reply[1::3], reply[2::3], strict=True)
             for i, (doc, last, published) in zip(call, rows, strict=True):
-                state = load_state(doc) if doc is not None else PortfolioState()
+                state = self._parsed.state_of(session_ids[i], doc)
                 snapshots[i] = SessionSnapshot(state, optional_int(last), optional_int(published))
         return [snapshot for snapshot in snapshots if snapshot is not None]
 
@@ -148,9 +157,11 @@ class RedisStateStore:
         trip = RoundTrip(self._client)
         named = [self.keys_for(request.session_id) for request in requests]
         calls = batches([keys[0] for keys in named], self._cluster)
+        window, now_ms = str(self._outcome_window), int(time.time() * 1000)
+        args = [apply_args(request, window, now_ms) for request in requests]
         for call in calls:
             keys = [key for i in call for key in named[i]]
-            trip.script(_APPLY, keys, [arg for i in call for arg in self._args(requests[i])])
+            trip.script(_APPLY, keys, [arg for i in call for arg in args[i]])
         for partition in ready:  # one GET each: on a cluster they live in different slots
             trip.command("GET", self._ready_key(partition))
         what = f"Redis write failed for session {requests[0].session_id}" if requests else ""
@@ -164,30 +175,17 @@ class RedisStateStore:
                     why = f"Redis write failed for session {request.session_id}: {reply}"
                     results[i] = StateStoreError(why)
                 else:
-                    results[i] = applied(request, reply[2 * n], reply[2 * n + 1])
+                    status = reply[2 * n]
+                    results[i] = applied(request, status, reply[2 * n + 1])
+                    if status == b"APPLIED" and request.decision.committed:
+                        state = request.decision.state  # what its document says (args[i][4])
+                        self._parsed.remember(request.session_id, args[i][4].encode(), state)
         marks = replies[len(calls) :]
         for mark in marks:
             if isinstance(mark, Exception):
                 raise StateStoreError(f"Redis read failed: {mark}")
         found = {p for p, value in zip(ready, marks, strict=True) if value is not None}
         return [result for result in results if result is not None], found
-
-    def _args(self, request: ApplyRequest) -> list[Any]:
-        decision = request.decision
-        committed, version = decision.committed, decision.state.version
-        return [
-            str(version - 1 if committed else version),  # staged_on(decision)
-            "" if decision.cycle_id is None else str(decision.cycle_id),
-            "1" if committed else "0",
-            str(version),
-            dump_state(decision.state) if committed else "",
-            request.outcome if request.outcome is not None else b"",
-            str(self._outcome_window),
-            "\n".join(request.event_ids),
-            str(
-                int(time.time() * 1000) if request.decided_at_ms is None else request.decided_at_ms
-            ),
-        ]
 
     def decided_cycle(self, session_id: str, cycle_id: int) -> DecidedCycle | None:
         """The stored record and event ids of a decided cycle still in the window, else None."""

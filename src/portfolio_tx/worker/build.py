@@ -31,10 +31,14 @@ _SHORT_FETCH = {"fetch.wait.max.ms": 20}
 def connect_store(settings: Settings) -> RedisStateStore:
     """A RedisStateStore that answered PING, in the mode its URL says (a ``redis://`` URL
     naming a cluster node is refused); StateStoreError with a fix otherwise: one line for a
-    refused login or an untrusted certificate too, never with the password."""
+    refused login or an untrusted certificate too, never with the password. It remembers no
+parsed states: the worker and the commands keep what they need themselves."""
     url = settings.redis_url
     store = RedisStateStore.from_url(
-        url, namespace=settings.redis_namespace, **settings.redis_security.client_kwargs(url)
+        url,
+        namespace=settings.redis_namespace,
+        parsed_states=0,  # the worker keeps its sessions' states itself (worker.cache)
+        **settings.redis_security.client_kwargs(url),
     )
     where = redacted_url(url)
     with (
