@@ -191,11 +191,13 @@ def test_an_unmarked_200000_fill_flood_is_dead_lettered_and_memory_stays_bounded
     behind = {when: p99_of(True, *span) for when, span in spans.items()}
     run.stop_workers()
     assert peak - before <= 100, f"RSS {before:.0f} MB before the flood, {peak:.0f} MB during"
-    # Bounded, but NOT the issue's "at most 2x the p99 before": on a 2-core shared box the
-    # worker is one busy Python thread while it reads the flood through, and other sessions'
-    # cycles wait up to ~2 s (p99 before: tens of ms). Sessions behind the flood on its own
-    # partition wait until it has been read through.
-    assert others["during"] <= max(2 * others["before"], 3.0), others
+    # Bounded, but NOT yet the issue's "at most 2x the p99 before" (measured 2.3-3x in the
+    # long variant): the worker reads the flood through as one Python thread on a shared
+    # 2-core box, and a record of another partition waits for the flood records prefetched
+    # ahead of it (kafka.clients keeps that prefetch small; at 2 MiB it was ~2 s, which
+    # this bound catches). Sessions behind the flood on its own partition wait until it has
+    # been read through.
+    assert others["during"] <= max(2 * others["before"], 1.0), others
     assert behind["during"] <= behind["before"] + (10 if LONG else 5), behind
     print(
         f"{floods['flood']}-fill flood dead-lettered (TOO_LARGE), {floods['trickle']}-fill "

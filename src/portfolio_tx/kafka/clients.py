@@ -69,9 +69,14 @@ def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "heartbeat.interval.ms": 1_000,
         "max.poll.interval.ms": 60_000,
         "fetch.wait.max.ms": 50,
-        # prefetch at most 2 MiB: the consumer queue is one FIFO for all partitions, so a
-        # flood prefetched ahead delays every other partition (and 64 MiB is RSS)
-        "queued.max.messages.kbytes": 2_048,
+        # A small prefetch: the consumer queue is one FIFO for all partitions, so whatever
+        # one flooding partition has prefetched is read before any other partition's next
+        # record (at 2 MiB + 1 MiB per fetch, other sessions waited ~2 s behind a flood;
+        # at 128 KiB + 64 KiB, ~0.35 s). The queue is refilled 5 ms after it has room
+        # (librdkafka's default waits 1 s); a record larger than a fetch still comes whole.
+        "queued.max.messages.kbytes": 128,
+        "max.partition.fetch.bytes": 64 * 1024,
+        "fetch.queue.backoff.ms": 5,
         "client.id": f"portfolio-tx-{settings.instance_id}",
         "logger": LIBRDKAFKA_LOG,
         **extra,
