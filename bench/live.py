@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from harness import BENCH, Stack, WorkerSpec, clear_redis, create, run_topics, start_worker
@@ -54,8 +55,11 @@ def latency_run(stack: Stack, prefix: str, partitions: int, rate: float, duratio
     create(stack, topics, partitions)
     namespace = f"{prefix}{name}"
     clear_redis(stack, namespace)
+    port = _free_port()
     worker = start_worker(WorkerSpec(stack, topics, f"{namespace}.group", f"{name}-0",
-                                     namespace, env=dict(env or {}), patches=patches), logs)
+                                     namespace, env={"PTX_METRICS_PORT": str(port),
+                                                     **(env or {})},
+                                     patches=patches), logs)
     out = logs / f"{name}-seen.jsonl"
     reader = subprocess.Popen(
         [sys.executable, str(BENCH / "live.py"), "reader", stack.bootstrap, topics.commits,
@@ -74,7 +78,10 @@ def latency_run(stack: Stack, prefix: str, partitions: int, rate: float, duratio
     marks_kind = KINDS.index("marks")
     sent = 0
     start = time.time()
+    phases_at: list[tuple[float, dict[str, float]]] = []
     for index, (kind, key, value) in enumerate(workload.records):
+        if not phases_at and time.time() >= start + warmup:
+            phases_at.append((time.monotonic(), _phases(port)))
         if kind != marks_kind:
             due = start + sent / rate
             sent += 1
@@ -88,6 +95,7 @@ def latency_run(stack: Stack, prefix: str, partitions: int, rate: float, duratio
     producer.flush(30)
     achieved = sent / (time.time() - start)
     reader.wait(timeout=120)
+    phases_at.append((time.monotonic(), _phases(port)))
     worker.stop()
     seen = {}
     for line in out.read_text().splitlines():
@@ -105,7 +113,35 @@ def latency_run(stack: Stack, prefix: str, partitions: int, rate: float, duratio
         "p99": _percentile(latencies, 0.99),
         "p999": _percentile(latencies, 0.999),
         "max": max(latencies) if latencies else float("nan"),
+        **_phase_shares(phases_at),
     }
+
+
+def _phases(port: int) -> dict[str, float]:
+    """The worker's ``ptx_iteration_seconds_total`` per phase ({} if it did not answer)."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    except OSError:
+        return {}
+    return {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^ptx_iteration_seconds_total{phase="(\w+)"} (\S+)$', text.decode(), re.MULTILINE)}
+
+
+def _step(steps: tuple[str, ...]) -> Callable[[str], int]:
+    return lambda name: steps.index(name) if name in steps else len(steps)
+
+
+def _phase_shares(phases_at: list[tuple[float, dict[str, float]]]) -> dict[str, object]:
+    """Between the end of the warm-up and the end of the run: the share of the worker's wall
+    time each step of its iterations took; the rest it spent waiting for input."""
+    if len(phases_at) < 2 or not phases_at[0][1] or not phases_at[-1][1]:
+        return {}
+    (t0, first), (t1, last) = phases_at[0], phases_at[-1]
+    span = t1 - t0
+    steps = ("route", "decide", "redis", "produce", "offsets", "commit")
+    shares = {k: (last[k] - first.get(k, 0.0)) / span for k in sorted(last, key=_step(steps))}
+    shares["waiting"] = max(0.0, 1.0 - sum(shares.values()))
+    return {"phase_shares": shares, "phase_span_s": span}
 
 
 def reader_main(bootstrap: str, topic: str, expected: int, out: str) -> None:

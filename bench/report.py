@@ -88,6 +88,14 @@ def render(results: dict[str, Any]) -> str:
             lines.append(f"| {label} at half its max | {found['rate']:,.0f} | "
                          f"{found['p50']:.0f} | {found['p99']:.0f} | {found['p999']:.0f} | "
                          f"{found['max']:.0f} | {found['outcomes']:,} of {found['cycles']:,} |")
+        for key, found in latency_rows:
+            shares = found.get("phase_shares")
+            if shares:
+                label = "ours+" if key.endswith("+") else "ours"
+                split = ", ".join(f"{phase} {share:.0%}" for phase, share in shares.items())
+                span = found["phase_span_s"]
+                lines.append(f"\n{label}: the worker's wall time over {span:.0f} s at half "
+                             f"load (ptx_iteration_seconds_total): {split}")
     library = results.get("library")
     if library:
         lines += [

@@ -114,6 +114,18 @@ def test_metrics_count_exactly_what_was_published_and_decided(
         n for (n, _) in samples if n in ("ptx_redis_errors_total", "ptx_kafka_errors_total")
     ]
 
+    # where the iterations' wall time went, per step: every step of a committed transaction
+    # was timed, and together they are no more than the worker has been alive
+    phases = {
+        dict(labels)["phase"]: v
+        for (name, labels), v in samples.items()
+        if name == "ptx_iteration_seconds_total"
+    }
+    assert set(phases) == {"route", "decide", "redis", "produce", "offsets", "commit"}
+    assert all(v > 0 for v in phases.values()), phases
+    alive = time.time() - (value(samples, "process_start_time_seconds") or 0)
+    assert sum(phases.values()) < alive, (phases, alive)
+
 
 def test_metrics_endpoint_listens_on_localhost_only(
     pipeline: Pipeline, worker_with_metrics: tuple[subprocess.Popen[str], str]

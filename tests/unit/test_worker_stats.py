@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -63,3 +65,19 @@ def test_counters_are_read_from_the_stats_the_loop_writes() -> None:
     assert got[("ptx_kafka_errors_total", (("kind", "_TRANSPORT"),))] == 1
     stats.committed += 1
     assert samples(stats)[("ptx_cycles_committed_total", ())] == 3
+
+
+def test_laps_add_the_time_since_the_last_lap_to_their_phase() -> None:
+    stats = WorkerStats()
+    stats.lap()  # starts timing only
+    time.sleep(0.02)
+    stats.lap("route")
+    stats.lap("decide")  # right after: next to nothing
+    time.sleep(0.01)
+    stats.lap("route")  # a second iteration adds to the first
+    assert stats.phase_seconds["route"] >= 0.03
+    assert stats.phase_seconds["decide"] < 0.01
+    got = samples(stats)
+    route = got[("ptx_iteration_seconds_total", (("phase", "route"),))]
+    assert route == stats.phase_seconds["route"]
+    assert stats.snapshot().phase_seconds == stats.phase_seconds

@@ -145,6 +145,7 @@ class Checkpoint:
         writes = self._writes.take()
         self._queued = set()
         results, ready = self._store.apply_many(writes, ready=sorted(assigned))
+        self._stats.lap("redis")
         for request, result in zip(writes, results, strict=True):
             if isinstance(result, Exception) or result.fenced:
                 self.batched = False
@@ -156,8 +157,10 @@ class Checkpoint:
         for outcome in self._outcomes:
             if outcome.record is not None:
                 self._produce(outcome)
+        self._stats.lap("produce")
         if offsets:
             self._producer.send_offsets(offsets, group_metadata)
+        self._stats.lap("offsets")
         if self._before_kafka_commit is not None:
             self._before_kafka_commit(self._stats)  # Redis written, Kafka not committed
         if ready != assigned:
@@ -166,6 +169,7 @@ class Checkpoint:
         self._failures.clear()
         self.batched = True
         self._after_commit()
+        self._stats.lap("commit")
 
     def forget(self) -> None:
         """The transaction aborted: drop what it held; say if an outcome could not be

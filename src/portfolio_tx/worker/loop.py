@@ -190,6 +190,7 @@ class Worker:
         records = [m for m in messages if not consumer_error(m, self.stats)]
         in_transaction = False
         try:
+            self.stats.lap()
             self._repair.before_deciding(self._assigned)
             self._producer.begin()
             in_transaction = True
@@ -197,9 +198,11 @@ class Worker:
                 topic, partition, offset = located(message)
                 self._read.read(topic, partition, offset)
                 self._desk.route(message, now)
+            self.stats.lap("route")
             decided = self._desk.decide_ready(
                 now, self._checkpoint.publish, self._marks.catch_up
             )
+            self.stats.lap("decide")
             rejected, self._marks.rejected = self._marks.rejected, []
             for item in rejected:
                 self._dead_letters.message(item.message, item.reason)

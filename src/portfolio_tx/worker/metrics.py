@@ -31,6 +31,10 @@ Exposed (every name prefixed ``ptx_``)::
     buffered_bytes                        gauge: bytes of events buffered in open cycles
     paused_partitions                     gauge: input partitions paused at the buffer limit
     consumer_lag{topic,partition}         gauge: records behind the last stable offset
+    iteration_seconds_total{phase}        wall seconds of the loop's iterations per step:
+                                          route, decide (incl. the marks catch-up), redis,
+                                          produce, offsets, commit (the rest is waiting
+                                          for input)
 """
 
 from __future__ import annotations
@@ -126,6 +130,11 @@ class WorkerCollector(Collector):
             buckets=buckets,
             sum_value=latency.total,
         )
+
+        phases = _counter("iteration_seconds", "Wall seconds of iterations, per step.", ["phase"])
+        for phase, seconds in sorted(s.phase_seconds.items()):
+            phases.add_metric([phase], seconds)
+        yield phases
 
         yield GaugeMetricFamily(
             f"{PREFIX}_open_cycles", "Cycles staged and not yet decided.", value=s.open_cycles

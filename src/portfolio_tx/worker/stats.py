@@ -8,6 +8,7 @@ never sees a counter half-updated and never raises "changed size during iteratio
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class StatsSnapshot:
     redis_errors: dict[str, int]
     kafka_errors: dict[str, int]
     latency: LatencySnapshot
+    phase_seconds: dict[str, float]
 
 
 @dataclass(slots=True)
@@ -100,7 +102,10 @@ class WorkerStats:
     )
     _latency_count: int = field(default=0, init=False, repr=False)
     _latency_sum: float = field(default=0.0, init=False, repr=False)
+    # wall seconds of the iterations, per phase (see ``lap``): where an iteration's time goes
+    phase_seconds: dict[str, float] = field(default_factory=dict)
     _pending_marked_at: list[float] = field(default_factory=list, init=False, repr=False)
+    _lap_at: float = field(default=0.0, init=False, repr=False)
 
     @property
     def decided(self) -> int:
@@ -125,6 +130,15 @@ class WorkerStats:
         pending, self._pending_marked_at = self._pending_marked_at, []
         for marked_at in pending:
             self.observe_decision_latency(max(now - marked_at, 0.0))
+
+    def lap(self, phase: str | None = None) -> None:
+        """Add the wall time since the last lap to ``phase`` (None: only start timing). The
+        loop and the commit protocol lap at the end of each step of an iteration: route,
+        decide, redis, produce, offsets, commit."""
+        now = time.perf_counter()
+        if phase is not None:
+            self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + (now - self._lap_at)
+        self._lap_at = now
 
     def transaction_aborted(self) -> None:
         """The open transaction was aborted: its decisions will be made (and timed) again."""
@@ -187,6 +201,7 @@ class WorkerStats:
             redis_errors=dict(self.redis_errors),
             kafka_errors=dict(self.kafka_errors),
             latency=self.latency(),
+            phase_seconds=dict(self.phase_seconds),
         )
 
     def summary(self) -> dict[str, object]:
