@@ -65,13 +65,15 @@ class OurAvro(Deserializer):
 class Peer:
     def __init__(self, bootstrap: str, marks_topic: str, started_file: str) -> None:
         self.codec = Codec()
-        consumer = Consumer({
+        config = {
             "bootstrap.servers": bootstrap, "group.id": "bench-quix-marks",
             "isolation.level": "read_committed", "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "enable.partition.eof": True,
             "fetch.wait.max.ms": 20,
-        })
-        self.marks = MarkFeed(consumer, marks_topic, self.codec, MarkTable())
+        }
+        # the ends on their own connection, as the worker does (see MarkFeed)
+        self.marks = MarkFeed(Consumer(config), marks_topic, self.codec, MarkTable(),
+                              ends=Consumer(config))
         self.caught_up_at_ms = 0
         self.started_file = started_file
         self.started = False

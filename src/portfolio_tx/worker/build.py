@@ -70,6 +70,7 @@ def build_worker(
         settings.topics.marks,
         codec,
         MarkTable(retention_ms=max(int(settings.max_mark_age_s * 4000), 3_600_000)),
+        ends=make_reader(settings, "marks-ends"),
     )
     commit_log = CommitLog.open(
         settings,
