@@ -21,6 +21,7 @@ MAX_TEXT_LENGTH = 256
 """Longest accepted event id, session id or symbol."""
 
 _PNL_KINDS = frozenset(kind.value for kind in PnlKind)
+_SIDES = frozenset(side.value for side in Side)
 
 @dataclass(frozen=True, slots=True)
 class Fill:
@@ -101,6 +102,22 @@ def event_problem(event: InputEvent | MarkPrice) -> str | None:
     zero or negative); a mark's price positive. Pure.
     """
     if isinstance(event, Fill):
+        if (  # the usual case in one expression, no message built (NaN is never compared)
+            event.session_id
+            and event.event_id
+            and event.symbol
+            and len(event.session_id) <= MAX_TEXT_LENGTH
+            and len(event.event_id) <= MAX_TEXT_LENGTH
+            and len(event.symbol) <= MAX_TEXT_LENGTH
+            and event.cycle_id >= 0
+            and event.side in _SIDES
+            and event.quantity.is_finite()
+            and event.quantity > 0
+            and event.price.is_finite()
+            and event.price > 0
+            and event.fee.is_finite()
+        ):
+            return None
         return _first(
             _text_problem("session_id", event.session_id),
             _text_problem("event_id", event.event_id),

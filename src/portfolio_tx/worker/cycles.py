@@ -75,6 +75,7 @@ class OpenCycle:
     first_offsets: dict[TopicPartition, int] = field(default_factory=dict)
     read_through: dict[TopicPartition, int] = field(default_factory=dict)
     refused: DiscardReason | None = None
+    refusal: str = ""  # refused: the dead-letter reason of its events (made once)
     draining: EventBuffer | None = None  # refused: buffered records still to dead-letter
     drained: int = 0  # how many of them are dead-lettered already
 
