@@ -158,7 +158,7 @@ def test_an_unmarked_200000_fill_flood_is_dead_lettered_and_memory_stays_bounded
     run.assert_exactly_once_and_correct(outcomes)
 
     for session, n in floods.items():
-        assert len({source(m) for m in letters[session]}) == n
+        assert len({source(m) for m in letters[session]}) == n == len(letters[session])
         assert not any(o.session_id == session for o in outcomes)  # no marker, no outcome
     reasons = {
         session: {dict(m.headers())["error"].decode().split(":")[0] for m in found}
@@ -196,13 +196,15 @@ def test_an_unmarked_200000_fill_flood_is_dead_lettered_and_memory_stays_bounded
     behind = {when: p99_of(True, *span) for when, span in spans.items()}
     run.stop_workers()
     assert peak - before <= 100, f"RSS {before:.0f} MB before the flood, {peak:.0f} MB during"
-    # Bounded, but NOT yet the issue's "at most 2x the p99 before" (measured 2.3-3x in the
-    # long variant): the worker reads the flood through as one Python thread on a shared
-    # 2-core box, and a record of another partition waits for the flood records prefetched
-    # ahead of it (kafka.clients keeps that prefetch small; at 2 MiB it was ~2 s, which
-    # this bound catches). Sessions behind the flood on its own partition wait until it has
-    # been read through.
-    assert others["during"] <= max(2 * others["before"], 1.0), others
+    # The issue asks for at most 2x the p99 before. Measured (long variant, 2026-12-04):
+    # 0.01-0.03 s before, 0.05-0.08 s during (1.7x-8x); short: 0.01 -> 0.03 s. A record of another
+    # partition waits for the flood iteration in progress (~20-30 ms for 2,000 records on
+    # this shared 2-core box) and for its own; the consumer lets the other partitions
+    # overtake a flooding session (worker.offsets), or they would wait behind whole ~1 MB
+    # record batches of the flood. The floor keeps scheduler noise out of a 10 ms baseline;
+    # it still catches a wait like the 2 MiB prefetch's (~2 s). Sessions behind the
+    # flood on its own partition wait until it has been read through.
+    assert others["during"] <= max(2 * others["before"], 0.25), others
     assert behind["during"] <= behind["before"] + (10 if LONG else 5), behind
     print(
         f"{floods['flood']}-fill flood dead-lettered (TOO_LARGE), {floods['trickle']}-fill "

@@ -145,7 +145,7 @@ class Worker:
         inputs = (self._topics.fills, self._topics.pnl, self._topics.cycles)
         try:
             while not self._stopping:
-                messages = self._read.next_batch(self.settings.batch_size)
+                messages = self._read.next_batch(self.settings.batch_size, self._pressure.paused)
                 self._marks.drain()
                 now = self._clock()
                 if self._intake.marked or now >= sweep_due:

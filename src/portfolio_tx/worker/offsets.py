@@ -7,10 +7,13 @@ rewind seeks every assigned partition back to the group's committed offsets.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
+from portfolio_tx.kafka.clients import located
 from portfolio_tx.kafka.transactional import TransactionalProducer
 
 
@@ -20,20 +23,41 @@ class ConsumedOffsets:
         self._producer = producer
         self._timeout_s = timeout_s
         self._next: dict[tuple[str, int], int] = {}
+        self._overtake: list[TopicPartition] = []  # a flooding session's, for next_batch
 
-    def next_batch(self, size: int) -> list[Message]:
+    def next_batch(self, size: int, paused: AbstractSet[int] = frozenset()) -> list[Message]:
         """What is fetched already, up to ``size``; else wait up to 100 ms for one record.
 
         Each batch is one Kafka transaction: waiting for a full batch under a light load
-        would only add latency.
+        would only add latency. After a batch in which one session flooded (``flooding``),
+        its partitions (unless ``paused`` by backpressure) are paused for one look at the
+        queue: librdkafka drops what it prefetched of them (their next fetch starts at the
+        record after the last one consumed), so what the other partitions fetched, queued
+        behind the flood's record batches (the broker sends a producer's batch whole, ~1 MB
+        of small fills, whatever the fetch size), is read first.
         """
-        messages = self._consumer.consume(size, timeout=0)
-        if messages:
-            return messages
-        first = self._consumer.poll(0.1)
-        if first is None:
-            return []
-        return [first, *self._consumer.consume(size - 1, timeout=0)]
+        overtake = [tp for tp in self._overtake if tp.partition not in paused]
+        self._overtake = []
+        messages = self._overtaking(size, overtake) if overtake else []
+        if not messages:
+            messages = self._consumer.consume(size, timeout=0)
+        if not messages:
+            first = self._consumer.poll(0.1)
+            if first is None:
+                return []
+            messages = [first, *self._consumer.consume(size - 1, timeout=0)]
+        self._overtake = flooding(messages)
+        return messages
+
+    def _overtaking(self, size: int, overtake: list[TopicPartition]) -> list[Message]:
+        self._consumer.pause(overtake)
+        try:
+            first = self._consumer.poll(_OVERTAKE_WAIT_S)
+            if first is None:
+                return []
+            return [first, *self._consumer.consume(size - 1, timeout=0)]
+        finally:
+            self._consumer.resume(overtake)
 
     def read(self, topic: str, partition: int, offset: int) -> None:
         self._next[(topic, partition)] = offset + 1
@@ -48,6 +72,7 @@ class ConsumedOffsets:
     def drop(self, partitions: set[int]) -> None:
         for key in [k for k in self._next if k[1] in partitions]:
             del self._next[key]
+        self._overtake = [tp for tp in self._overtake if tp.partition not in partitions]
 
     def rewind(self) -> None:
         """Forget what was read and seek back to the committed offsets."""
@@ -62,3 +87,22 @@ class ConsumedOffsets:
         for tp in committed:
             offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+
+
+FLOODING = 500
+_OVERTAKE_WAIT_S = 0.01
+"""Records of one session in one batch that make it a flood (a normal cycle has tens)."""
+
+
+def flooding(messages: list[Message]) -> list[TopicPartition]:
+    """The partitions of the session (record key) with ``FLOODING`` or more records in
+    ``messages``, if one has."""
+    if len(messages) < FLOODING:
+        return []
+    key, count = Counter(m.key() for m in messages).most_common(1)[0]
+    if count < FLOODING:
+        return []
+    return [
+        TopicPartition(topic, partition)
+        for topic, partition in {located(m)[:2] for m in messages if m.key() == key}
+    ]
