@@ -52,4 +52,3 @@ def test_the_other_partitions_overtake_a_flooding_session(pipeline: Pipeline) ->
         assert [m.offset() for m in rest] == list(range(WILD))
     finally:
         consumer.close()
-

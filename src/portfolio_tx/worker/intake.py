@@ -236,7 +236,9 @@ class Intake:
     def _refused(self, book: SessionBook, cycle: OpenCycle, message: Message, send: bool) -> None:
         reason = cycle.refused
         assert reason is not None
-        detail = cycle.refusal or self._refusal(book, cycle, reason)
+        if not cycle.refusal:
+            cycle.refusal = self._refusal(book, cycle, reason)
+        detail = cycle.refusal
         self._stats.refused += 1
         if len(cycle.events):
             cycle.refuse(reason)
@@ -245,20 +247,18 @@ class Intake:
             self._dead_letter(message, detail)
 
     def _refusal(self, book: SessionBook, cycle: OpenCycle, reason: DiscardReason) -> str:
-        """The dead-letter reason of a refused cycle's events, made once per cycle: a flood
-        of them is read at several µs a record, and building it cost one of those."""
+        """The dead-letter reason of a refused cycle's events; kept on the cycle, as a flood
+        of them is read at several µs a record and building it cost one of those."""
         if reason is DiscardReason.TOO_LARGE:
-            cycle.refusal = (
+            return (
                 f"TOO_LARGE: cycle {cycle.cycle_id} of {book.session_id} is past its limit "
                 f"({self.limits.max_events} events per cycle, "
                 f"{self.limits.max_open} open cycles per session)"
             )
-        else:
-            cycle.refusal = (
-                f"{reason}: cycle {cycle.cycle_id} of {book.session_id} was given up "
-                "(no marker within the open-cycle timeout)"
-            )
-        return cycle.refusal
+        return (
+            f"{reason}: cycle {cycle.cycle_id} of {book.session_id} was given up "
+            "(no marker within the open-cycle timeout)"
+        )
 
     def _dead_letter(self, message: Message, reason: str) -> None:
         topic, partition, offset = located(message)

@@ -37,25 +37,22 @@ class ConsumedOffsets:
         of small fills, whatever the fetch size), is read first.
         """
         overtake = [tp for tp in self._overtake if tp.partition not in paused]
-        self._overtake = []
         messages = self._overtaking(size, overtake) if overtake else []
-        if not messages:
-            messages = self._consumer.consume(size, timeout=0)
-        if not messages:
-            first = self._consumer.poll(0.1)
-            if first is None:
-                return []
-            messages = [first, *self._consumer.consume(size - 1, timeout=0)]
+        messages = messages or self._consumer.consume(size, timeout=0) or self._wait(size, 0.1)
         self._overtake = flooding(messages)
         return messages
+
+    def _wait(self, size: int, timeout_s: float) -> list[Message]:
+        """Up to ``timeout_s`` for one record, then what else is fetched, up to ``size``."""
+        first = self._consumer.poll(timeout_s)
+        if first is None:
+            return []
+        return [first, *self._consumer.consume(size - 1, timeout=0)]
 
     def _overtaking(self, size: int, overtake: list[TopicPartition]) -> list[Message]:
         self._consumer.pause(overtake)
         try:
-            first = self._consumer.poll(_OVERTAKE_WAIT_S)
-            if first is None:
-                return []
-            return [first, *self._consumer.consume(size - 1, timeout=0)]
+            return self._wait(size, _OVERTAKE_WAIT_S)
         finally:
             self._consumer.resume(overtake)
 
@@ -90,8 +87,8 @@ class ConsumedOffsets:
 
 
 FLOODING = 500
-_OVERTAKE_WAIT_S = 0.01
 """Records of one session in one batch that make it a flood (a normal cycle has tens)."""
+_OVERTAKE_WAIT_S = 0.01  # how long the others get to fill the queue while a flood is paused
 
 
 def flooding(messages: list[Message]) -> list[TopicPartition]:
