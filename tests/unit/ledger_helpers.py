@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import fields, is_dataclass
 from decimal import Decimal
+from typing import Any
 
 from portfolio_tx import ledger
 from portfolio_tx.ledger import CostBasis, D, Decision, PnlKind, PortfolioState, Side
@@ -41,3 +43,17 @@ def position(state: PortfolioState, symbol: str) -> tuple[Decimal, Decimal] | No
         if held.symbol == symbol:
             return held.quantity, held.avg_entry_price
     return None
+
+
+def digits(value: Any) -> Any:
+    """Every Decimal inside ``value`` (a dataclass, mapping, tuple or list of them) as
+    (sign, digits, exponent): equal only when equal digit for digit and exponent for exponent."""
+    if isinstance(value, Decimal):
+        return value.as_tuple()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: digits(getattr(value, f.name)) for f in fields(value)}
+    if hasattr(value, "items"):
+        return {key: digits(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [digits(item) for item in value]
+    return value

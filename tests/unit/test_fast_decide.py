@@ -6,16 +6,16 @@ previous equity and epsilon, reports near and far from the ledger's figure)."""
 
 from __future__ import annotations
 
-from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from ledger_helpers import digits
 
 from portfolio_tx import ledger
 from portfolio_tx.errors import ValidationError
-from portfolio_tx.ledger import CostBasis, Decision, PnlKind, PortfolioState, Side
+from portfolio_tx.ledger import CostBasis, PnlKind, PortfolioState, Side
 from portfolio_tx.ledger import journal as ops
 from portfolio_tx.ledger.fast import decide_fast
 from portfolio_tx.ledger.money import exact
@@ -64,19 +64,6 @@ cycle_strategy = st.fixed_dictionaries(
 )
 
 
-def _digits(value: Any) -> Any:
-    """Every Decimal inside ``value`` as (sign, digits, exponent)."""
-    if isinstance(value, Decimal):
-        return value.as_tuple()
-    if isinstance(value, PortfolioState | Decision):
-        return {f.name: _digits(getattr(value, f.name)) for f in fields(value)}
-    if hasattr(value, "items"):
-        return {key: _digits(item) for key, item in value.items()}
-    if isinstance(value, tuple | list):
-        return [_digits(item) for item in value]
-    return value
-
-
 @exact
 def _with_report(staged: ledger.StagedCycle, gap: Decimal | None) -> ledger.StagedCycle:
     claim = staged.ledger_realized + staged.funding if gap is None else gap
@@ -115,7 +102,7 @@ def test_decide_fast_equals_the_reference_rule_digit_for_digit(
         fast = decide_fast(staged, marks, **options)
         event(f"{reference.outcome} {reference.reason} lots={bool(reference.state.lots)}")
         assert fast == reference
-        assert _digits(fast) == _digits(reference)
+        assert digits(fast) == digits(reference)
         state = reference.state
 
 

@@ -168,6 +168,43 @@ def step(staged: StagedCycle, op: Op, lot_defined: frozenset[str]) -> StagedCycl
 
 
 @exact
+def step_fills(
+    staged: StagedCycle, fills: Sequence[Fill], lot_defined: frozenset[str]
+) -> StagedCycle:
+    """``step`` folded over ``fills``, equal to it digit for digit.
+
+    Fills of symbols that are not lot-defined (the worker's every fill) are folded in one
+    pass: the same operations as ``cycle.stage_fill`` in the same order, on one copy of the
+    lots, in one decimal context, building one StagedCycle at the end. A run that touches a
+    lot-defined symbol is stepped op by op. Raises ValidationError at the first fill that
+    cannot be staged.
+    """
+    if lot_defined and any(fill.symbol in lot_defined for fill in fills):
+        for fill in fills:
+            staged = step(staged, fill, lot_defined)
+        return staged
+    if not fills:
+        return staged
+    lots = dict(staged.lots)
+    cash, fees, realized, basis = staged.cash, staged.fees, staged.ledger_realized, staged.basis
+    for fill in fills:
+        symbol, quantity, price = fill.symbol, fill.quantity, fill.price
+        problem = cycle.fill_problem(fill.side, quantity, price)
+        if problem:
+            raise ValidationError(f"fill {symbol}: {problem}")
+        signed = quantity if fill.side == Side.BUY else -quantity
+        change = apply_quantity(lots.get(symbol, ()), signed, price, basis)
+        cash = cash - signed * price - fill.fee
+        if change.lots:
+            lots[symbol] = change.lots
+        else:
+            lots.pop(symbol, None)
+        fees = fees + fill.fee
+        realized = realized + change.realized
+    return replace(staged, cash=cash, lots=lots, fees=fees, ledger_realized=realized)
+
+
+@exact
 def _product(a: Decimal, b: Decimal) -> Decimal:
     return a * b
 

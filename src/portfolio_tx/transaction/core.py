@@ -170,6 +170,10 @@ class PortfolioTransaction(Stages):
         self._ensure_open()
         self._staging.apply(op)
 
+    def _stage_fills(self, fills: list[ops.Fill]) -> None:
+        self._ensure_open()
+        self._staging.apply_fills(fills)
+
     def _ensure_open(self) -> None:
         if not self._open:
             raise TransactionStateError(f"transaction for {self.session_id} has ended")

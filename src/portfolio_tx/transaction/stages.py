@@ -8,7 +8,7 @@ index, ``stage_lot_update(symbol, lot_id, updates)`` or ``quantity=`` / ``price=
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from portfolio_tx.errors import ValidationError
@@ -26,22 +26,19 @@ class Stages:
     def _stage(self, op: ops.Op) -> None:
         raise NotImplementedError
 
+    def _stage_fills(self, fills: list[ops.Fill]) -> None:
+        raise NotImplementedError
+
     def stage_fill(
         self, symbol: str, side: Side | str, quantity: Number, price: Number, fee: Number = 0
     ) -> None:
-        try:
-            side = Side(side)
-        except ValueError as exc:
-            raise ValidationError(f"unknown side {side!r}") from exc
-        self._stage(
-            ops.Fill(
-                symbol,
-                side,
-                _money(quantity, "quantity"),
-                _money(price, "price"),
-                _money(fee, "fee"),
-            )
-        )
+        self._stage(_fill(symbol, side, quantity, price, fee))
+
+    def stage_fills(self, fills: Iterable[tuple[str, Side | str, Number, Number, Number]]) -> None:
+        """``stage_fill`` for each ``(symbol, side, quantity, price, fee)`` in order, in one
+        pass (the worker stages a cycle's fills so); a bad fill raises ValidationError and
+        nothing of the run is staged."""
+        self._stage_fills([_fill(*fill) for fill in fills])
 
     def stage_transfer(self, amount: Number) -> None:
         self._stage(ops.Pnl(PnlKind.TRANSFER, _money(amount, "amount")))
@@ -114,3 +111,15 @@ class Stages:
         if price is not None:
             changes["cost_price"] = price
         self._stage(seed.lot_update(symbol, lot_id, changes))
+
+
+def _fill(symbol: str, side: Side | str, quantity: Number, price: Number, fee: Number) -> ops.Fill:
+    """The op of one fill, its side and numbers checked (ValidationError)."""
+    if side.__class__ is not Side:
+        try:
+            side = Side(side)
+        except ValueError as exc:
+            raise ValidationError(f"unknown side {side!r}") from exc
+    return ops.Fill(
+        symbol, side, _money(quantity, "quantity"), _money(price, "price"), _money(fee, "fee")
+    )

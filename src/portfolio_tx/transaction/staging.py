@@ -15,7 +15,7 @@ from types import TracebackType
 
 from portfolio_tx.errors import TransactionStateError
 from portfolio_tx.ledger import CostBasis, PortfolioState, StagedCycle, open_cycle
-from portfolio_tx.ledger.journal import LOT_EDITS, Op, replay, step
+from portfolio_tx.ledger.journal import LOT_EDITS, Fill, Op, replay, step, step_fills
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,12 @@ class Staging:
                 self._advance(op, staged, lot_defined)
                 return
         self._advance(op, step(staged, op, lot_defined), lot_defined)
+
+    def apply_fills(self, fills: list[Fill]) -> None:
+        """Stage a run of fills, as ``apply`` would one by one; on ValidationError nothing of
+        the run is staged."""
+        self.staged = step_fills(self.staged, fills, self.lot_defined)
+        self.ops.extend(fills)
 
     def _advance(self, op: Op, staged: StagedCycle, lot_defined: frozenset[str]) -> None:
         self.ops.append(op)

@@ -133,11 +133,12 @@ class Decider:
         )
         if reason is None:
             try:
-                for (topic, partition), offset, value in cycle.events.values(fills=True):
-                    fill = self._codec.decode(
-                        value, topic=topic, partition=partition, offset=offset, expected=Fill
-                    )
-                    tx.stage_fill(fill.symbol, fill.side, fill.quantity, fill.price, fill.fee)
+                decode = self._codec.decode
+                fills = [
+                    decode(value, topic=topic, partition=partition, offset=offset, expected=Fill)
+                    for (topic, partition), offset, value in cycle.events.values(fills=True)
+                ]
+                tx.stage_fills([(f.symbol, f.side, f.quantity, f.price, f.fee) for f in fills])
                 for (topic, partition), offset, value in cycle.events.values(fills=False):
                     event = self._codec.decode(
                         value, topic=topic, partition=partition, offset=offset, expected=PnlEvent
