@@ -5,7 +5,7 @@
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt, PyString};
+use pyo3::types::{PyBool, PyInt, PyString, PyTuple};
 
 use crate::decimal::{unscaled, Unfit};
 use crate::plan::Node;
@@ -120,8 +120,23 @@ pub fn write(
             out.push(0);
         }
         Node::Record { fields, .. } => {
-            for (name, field) in fields {
-                write(out, field, &value.getattr(name.bind(value.py()))?, types)?;
+            // a plain tuple is the record's fields in schema order (the positional form the
+            // worker's outcome takes); anything else is read by attribute
+            if let Ok(values) = value.cast_exact::<PyTuple>() {
+                if values.len() != fields.len() {
+                    return Err(PyValueError::new_err(format!(
+                        "a record of {} fields given as a tuple of {}",
+                        fields.len(),
+                        values.len()
+                    )));
+                }
+                for ((_, field), item) in fields.iter().zip(values.iter()) {
+                    write(out, field, &item, types)?;
+                }
+            } else {
+                for (name, field) in fields {
+                    write(out, field, &value.getattr(name.bind(value.py()))?, types)?;
+                }
             }
         }
     }

@@ -128,16 +128,22 @@ class Codec:
         precision 38 at scale 18, a wrong type, an unknown enum symbol) and
         ``KafkaSetupError`` when the schema registry cannot register the schema.
         """
-        record_type = self._by_class.get(type(record))
+        return self.encode_values(type(record), record, topic)
+
+    def encode_values(self, cls: type[Any], values: Any, topic: str) -> bytes:
+        """``encode`` for a record of class ``cls`` given as ``values``: a ``cls`` instance,
+        or a plain tuple of its fields in schema order, nested records likewise (the
+        worker's outcome, ``outcomes.outcome_values``: no object per row)."""
+        record_type = self._by_class.get(cls)
         if record_type is None:
-            raise EncodeError(f"{type(record).__name__} is not a wire record", topic=topic)
+            raise EncodeError(f"{cls.__name__} is not a wire record", topic=topic)
         header = (
             record_type.header if self._registry is None else self._registered(record_type, topic)
         )
         try:
-            body = self._encoders[record_type.cls](record)
+            body = self._encoders[cls](values)
         except Exception as exc:  # ValueError, TypeError, KeyError (enum), ArithmeticError
-            raise EncodeError(f"{record_type.cls.__name__}: {exc}", topic=topic) from exc
+            raise EncodeError(f"{cls.__name__}: {exc}", topic=topic) from exc
         return header + body
 
     def encode_reference(self, record: Event) -> bytes:

@@ -102,6 +102,14 @@ def _array(item: Write) -> Write:
 
 def _record(fields: list[tuple[str, Write]]) -> Write:
     def write(out: bytearray, value: Any) -> None:
+        if type(value) is tuple:  # the fields in schema order (``outcomes.outcome_values``)
+            if len(value) != len(fields):
+                raise ValueError(
+                    f"a record of {len(fields)} fields given as a tuple of {len(value)}"
+                )
+            for (_, field_write), item in zip(fields, value, strict=True):
+                field_write(out, item)
+            return
         for name, field_write in fields:
             field_write(out, getattr(value, name))
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
+from typing import Any
 
 from portfolio_tx.ledger import Decision, Lot, OutcomeKind, PortfolioState
 from portfolio_tx.ledger.lots import lots_quantity
 from portfolio_tx.ledger.money import ZERO, exact
-from portfolio_tx.ledger.state import freeze_lots, freeze_marks
+from portfolio_tx.ledger.state import Position, freeze_lots, freeze_marks, position_of
 
 INLINE_EVENT_IDS_BYTES = 64 * 1024
 """Most bytes of event ids an outcome carries inline; a larger cycle's outcome carries only
@@ -137,6 +138,91 @@ class CycleOutcome:
         return self.outcome is OutcomeKind.COMMIT
 
 
+OutcomeValues = tuple[Any, ...]
+"""A CycleOutcome as the positional tuple ``Codec.encode_values`` writes: its fields in schema
+order, each position, lot, mark and read-through offset a tuple of its fields too."""
+
+_FIELDS = tuple(f.name for f in fields(CycleOutcome))
+_ROWS = {
+    "positions": OutcomePosition,
+    "lots": OutcomeLot,
+    "marks": OutcomeMark,
+    "read_through": OutcomeOffset,
+}
+
+
+@exact
+def outcome_values(
+    session_id: str,
+    decision: Decision,
+    ts: int,
+    worker_id: str | None = None,
+    event_ids: tuple[str, ...] = (),
+    read_through: Mapping[tuple[str, int], int] | None = None,
+) -> OutcomeValues:
+    """The outcome event for ``decision`` on ``session_id``, stamped ``ts`` (epoch millis),
+    as ``OutcomeValues`` (the worker encodes it as it is: no object per row).
+
+    ``event_ids`` are the cycle's distinct event ids: counted and digested always, inlined
+    only when they fit ``INLINE_EVENT_IDS_BYTES``. ``read_through`` maps (topic, partition)
+    to the last offset of an event the decision included.
+
+    Positions are ``PortfolioState.positions``; lots are listed per symbol (sorted) in their
+    cost-basis order, so ``state_from_outcome`` rebuilds the same lot book. Raises
+    ``ValueError`` when the decision has no cycle id.
+    """
+    if decision.cycle_id is None:
+        raise ValueError("a decision without a cycle id cannot be published")
+    state = decision.state
+    lots, marks = state.lots, state.marks
+    positions: list[Position] = []
+    rows: list[tuple[str, Decimal, Decimal]] = []
+    for symbol in sorted(lots):
+        held = lots[symbol]
+        positions.append(position_of(symbol, held, marks.get(symbol)))
+        rows.extend((symbol, lot.quantity, lot.cost) for lot in held)
+    return (
+        session_id,
+        decision.cycle_id,
+        decision.outcome,
+        None if decision.reason is None else decision.reason.value,
+        decision.cash,
+        decision.positions_value,
+        decision.total,
+        decision.previous_equity,
+        decision.expected_equity,
+        decision.delta,
+        decision.epsilon,
+        state.realized_pnl,
+        state.fees,
+        tuple(positions),
+        ts,
+        state.version,
+        state.cash,
+        tuple(rows),
+        tuple(sorted(marks.items())),
+        worker_id,
+        event_ids if inline_event_ids(event_ids) else (),
+        len(event_ids),
+        event_ids_digest(event_ids) if event_ids else None,
+        tuple(
+            (topic, partition, offset)
+            for (topic, partition), offset in sorted((read_through or {}).items())
+        ),
+        state.transfers,
+        state.residual,
+        state.realized_pnl,
+    )
+
+
+def outcome_of(values: OutcomeValues) -> CycleOutcome:
+    """The CycleOutcome that ``values`` describe."""
+    named = dict(zip(_FIELDS, values, strict=True))
+    for name, row in _ROWS.items():
+        named[name] = tuple(row(*item) for item in named[name])
+    return CycleOutcome(**named)
+
+
 def outcome_from_decision(
     session_id: str,
     decision: Decision,
@@ -145,56 +231,9 @@ def outcome_from_decision(
     event_ids: tuple[str, ...] = (),
     read_through: Mapping[tuple[str, int], int] | None = None,
 ) -> CycleOutcome:
-    """The outcome event for ``decision`` on ``session_id``, stamped ``ts`` (epoch millis).
-
-    ``event_ids`` are the cycle's distinct event ids: counted and digested always, inlined
-    only when they fit ``INLINE_EVENT_IDS_BYTES``. ``read_through`` maps (topic, partition)
-    to the last offset of an event the decision included.
-
-    Lots are listed per symbol (sorted) in their cost-basis order, so ``state_from_outcome``
-    rebuilds the same lot book. Raises ``ValueError`` when the decision has no cycle id.
-    """
-    if decision.cycle_id is None:
-        raise ValueError("a decision without a cycle id cannot be published")
-    state = decision.state
-    return CycleOutcome(
-        session_id=session_id,
-        cycle_id=decision.cycle_id,
-        outcome=decision.outcome,
-        reason=None if decision.reason is None else decision.reason.value,
-        cash=decision.cash,
-        positions_value=decision.positions_value,
-        total=decision.total,
-        previous_equity=decision.previous_equity,
-        expected_equity=decision.expected_equity,
-        delta=decision.delta,
-        epsilon=decision.epsilon,
-        realized_pnl=state.realized_pnl,
-        fees=state.fees,
-        positions=tuple(
-            OutcomePosition(p.symbol, p.quantity, p.avg_entry_price, p.mark_price)
-            for p in decision.positions
-        ),
-        ts=ts,
-        version=state.version,
-        state_cash=state.cash,
-        lots=tuple(
-            OutcomeLot(symbol, lot.quantity, lot.cost)
-            for symbol, lots in sorted(state.lots.items())
-            for lot in lots
-        ),
-        marks=tuple(OutcomeMark(symbol, price) for symbol, price in sorted(state.marks.items())),
-        worker_id=worker_id,
-        event_ids=event_ids if inline_event_ids(event_ids) else (),
-        event_count=len(event_ids),
-        event_digest=event_ids_digest(event_ids) if event_ids else None,
-        read_through=tuple(
-            OutcomeOffset(topic, partition, offset)
-            for (topic, partition), offset in sorted((read_through or {}).items())
-        ),
-        transfers=state.transfers,
-        residual=state.residual,
-        state_realized_pnl=state.realized_pnl,
+    """``outcome_values`` as a CycleOutcome (see there)."""
+    return outcome_of(
+        outcome_values(session_id, decision, ts, worker_id, event_ids, read_through)
     )
 
 

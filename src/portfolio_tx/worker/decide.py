@@ -22,7 +22,7 @@ from portfolio_tx.store.port import DecisionWriter, SessionSnapshot, StateStore
 from portfolio_tx.transaction import PortfolioTransaction
 from portfolio_tx.wire.codec import Codec
 from portfolio_tx.wire.events import Fill, PnlEvent
-from portfolio_tx.wire.outcomes import inline_event_ids, outcome_from_decision
+from portfolio_tx.wire.outcomes import CycleOutcome, inline_event_ids, outcome_values
 from portfolio_tx.worker.book import SessionBook
 from portfolio_tx.worker.cycles import OpenCycle
 from portfolio_tx.worker.heads import Head, StateBehind, is_behind
@@ -109,7 +109,7 @@ class Decider:
         event_ids = cycle.event_ids()
 
         def record(decision: Decision) -> bytes:
-            outcome = outcome_from_decision(
+            outcome = outcome_values(
                 session_id,
                 decision,
                 marker.ts,
@@ -117,7 +117,7 @@ class Decider:
                 event_ids=tuple(event_ids),
                 read_through=cycle.read_through,
             )
-            return self._codec.encode(outcome, self._settings.topics.commits)
+            return self._codec.encode_values(CycleOutcome, outcome, self._settings.topics.commits)
 
         tx = PortfolioTransaction(
             self._store,
