@@ -27,6 +27,7 @@ LEDGER_CONTEXT = decimal.Context(
 ZERO = Decimal(0)
 ONE = Decimal(1)
 _WIRE_QUANTUM = Decimal(1).scaleb(-WIRE_SCALE)
+_CENT = Decimal("0.01")
 
 Number = Decimal | int | str | float
 
@@ -104,5 +105,4 @@ def canonical(value: Decimal) -> str:
 
 def money2(value: Decimal) -> str:
     """Two-decimal rendering for log lines (``12.35``)."""
-    with decimal.localcontext(LEDGER_CONTEXT):
-        return format(value.quantize(Decimal("0.01")), "f")
+    return format(value.quantize(_CENT, context=LEDGER_CONTEXT), "f")

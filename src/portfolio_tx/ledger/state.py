@@ -95,9 +95,13 @@ def freeze_strategies(
 
 
 def position_of(symbol: str, lots: tuple[Lot, ...], mark: Decimal | None) -> Position:
-    quantity = lots_quantity(lots)
-    average = lots_cost(lots) / quantity if quantity else ZERO
-    return Position(symbol, quantity, average, mark)
+    """``lots_quantity`` and ``lots_cost`` (the same sums from ZERO, in lot order) and the
+    average entry price; runs in the ledger's context (the caller's ``exact``)."""
+    quantity = cost = ZERO
+    for lot in lots:
+        quantity += lot.quantity
+        cost += lot.cost
+    return Position(symbol, quantity, cost / quantity if quantity else ZERO, mark)
 
 
 def unrealized_pnl(lots: Mapping[str, tuple[Lot, ...]], marks: Mapping[str, Decimal]) -> Decimal:
