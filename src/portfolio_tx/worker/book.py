@@ -34,6 +34,10 @@ class SessionBook:
     recent: dict[int, KnownCycle] = field(default_factory=dict)  # decided cycles met again
     in_doubt: list[int] = field(default_factory=list)  # decided, publication not yet known
     newly_abandoned: list[int] = field(default_factory=list)  # for the store to keep
+    # what the loop asks of every open book each iteration, kept up to date as events are
+    # staged and computed again (None) after any other change: ``low_offsets``, ``sizes``
+    _pins: dict[TopicPartition, int] | None = field(default=None, repr=False)
+    _sizes: tuple[int, int] | None = field(default=None, repr=False)
 
     @property
     def published_through(self) -> int:
@@ -85,6 +89,8 @@ class SessionBook:
             self._abandon(event.cycle_id, DiscardReason.TOO_LARGE)
             cycle.refused = DiscardReason.TOO_LARGE
             return Admission.REFUSED
+        sizes = self._sizes
+        before = cycle.nbytes if sizes is not None else 0
         is_fill = isinstance(event, Fill)
         cycle.ids[event.event_id] = None
         if is_fill:
@@ -95,7 +101,10 @@ class SessionBook:
             cycle.invalid[event.event_id] = problem
         cycle.events.append(where, offset, *raw, is_fill=is_fill, invalid=problem is not None)
         cycle.saw(where, offset, record_ms)
-        cycle.pin(where, offset)
+        self._pin(cycle, where, offset)
+        if sizes is not None:
+            grown = cycle.nbytes - before
+            self._sizes = (sizes[0] + grown, sizes[1] + (grown if cycle.marker is None else 0))
         return Admission.STAGED
 
     def add_marker(
@@ -113,8 +122,46 @@ class SessionBook:
         cycle.marker = marker
         cycle.marked_at = now
         cycle.marker_ms = record_ms
-        cycle.pin(where, offset)
+        self._pin(cycle, where, offset)
+        self._sizes = None  # its bytes are no longer unmarked
         return Admission.STAGED
+
+    def _pin(self, cycle: OpenCycle, where: TopicPartition, offset: int) -> None:
+        cycle.pin(where, offset)
+        pins = self._pins
+        if pins is not None and offset < pins.get(where, offset + 1):
+            pins[where] = offset
+
+    def changed(self) -> None:
+        """Its cycles changed other than by staging (decided, dropped, refused, drained):
+        ``low_offsets`` and ``sizes`` are computed again when next asked."""
+        self._pins = self._sizes = None
+
+    def low_offsets(self) -> dict[TopicPartition, int]:
+        """Per input partition, the lowest first offset of its open cycles (the consumer's
+        commit position must not pass it)."""
+        pins = self._pins
+        if pins is None:
+            pins = {}
+            for cycle in self.cycles.values():
+                for where, offset in cycle.first_offsets.items():
+                    if offset < pins.get(where, offset + 1):
+                        pins[where] = offset
+            self._pins = pins
+        return pins
+
+    def sizes(self) -> tuple[int, int]:
+        """Bytes buffered in its open cycles: all of them, and the unmarked ones."""
+        sizes = self._sizes
+        if sizes is None:
+            total = unmarked = 0
+            for cycle in self.cycles.values():
+                size = cycle.nbytes
+                total += size
+                if cycle.marker is None:
+                    unmarked += size
+            self._sizes = sizes = (total, unmarked)
+        return sizes
 
     def orphans(self) -> list[OpenCycle]:
         """Unmarked cycles below the lowest marked one: their marker will never come.
@@ -122,12 +169,17 @@ class SessionBook:
         Markers of a session share one partition, so a later marker means every earlier
         marker has already been read; these cycles are removed from the book.
         """
-        marked = [cid for cid, cycle in self.cycles.items() if cycle.marker is not None]
+        cycles = self.cycles
+        if len(cycles) < 2:  # asked before every decision: the usual answer, at once
+            return []
+        marked = [cid for cid, cycle in cycles.items() if cycle.marker is not None]
         if not marked:
             return []
         head = min(marked)
-        stale = [cid for cid in self.cycles if cid < head]
-        return [self.cycles.pop(cid) for cid in sorted(stale)]
+        stale = [cid for cid in cycles if cid < head]
+        if stale:
+            self.changed()
+        return [cycles.pop(cid) for cid in sorted(stale)]
 
     def expired(self, timed_out: Callable[[OpenCycle], bool]) -> list[OpenCycle]:
         """Unmarked cycles past the open-cycle timeout, removed from the book and remembered
@@ -140,6 +192,8 @@ class SessionBook:
         for cid in gone:
             if cid not in self.abandoned:
                 self._abandon(cid, DiscardReason.INCOMPLETE)
+        if gone:
+            self.changed()
         return [self.cycles.pop(cid) for cid in sorted(gone)]
 
     def next_ready(
@@ -159,6 +213,7 @@ class SessionBook:
     def settle(self, cycle: OpenCycle, snapshot: SessionSnapshot, known: KnownCycle) -> None:
         """Record that ``cycle`` was decided and the session now stands at ``snapshot``."""
         self.cycles.pop(cycle.cycle_id, None)
+        self.changed()
         self.snapshot = snapshot
         self.remember(cycle.cycle_id, known)
         for cid in [cid for cid in self.cycles if cid <= self.last_decided]:

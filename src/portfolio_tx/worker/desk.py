@@ -189,11 +189,10 @@ class CycleDesk:
         """Per input partition, the first offset of a still-open cycle."""
         pinned: dict[TopicPartition, int] = {}
         get = pinned.get
-        for book in self.intake.open_books():  # every iteration: kept free of generators
-            for cycle in book.cycles.values():
-                for where, offset in cycle.first_offsets.items():
-                    if offset < get(where, offset + 1):
-                        pinned[where] = offset
+        for book in self.intake.open_books():  # every iteration: each book keeps its own
+            for where, offset in book.low_offsets().items():
+                if offset < get(where, offset + 1):
+                    pinned[where] = offset
         return pinned
 
     def open_cycles(self) -> int:

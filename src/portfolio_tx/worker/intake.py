@@ -193,10 +193,11 @@ class Intake:
         for key, detail in list(self.draining.items()):
             book = self.books.get(key[0])
             cycle = None if book is None else book.cycles.get(key[1])
-            if cycle is None or cycle.draining is None:
+            if book is None or cycle is None or cycle.draining is None:
                 del self.draining[key]
                 continue
             records = cycle.drain(None if budget is None else budget - sent)
+            book.changed()  # its first offsets moved up
             for record in records:
                 if record.valid:
                     self._stats.refused += 1
@@ -223,14 +224,10 @@ class Intake:
         """Per partition, the bytes buffered in (all, unmarked) open cycles."""
         sizes: dict[int, tuple[int, int]] = {}
         for book in self.open_books():
-            for cycle in book.cycles.values():
-                size = cycle.nbytes
-                if size:
-                    total, unmarked = sizes.get(book.partition, (0, 0))
-                    sizes[book.partition] = (
-                        total + size,
-                        unmarked + (size if cycle.marker is None else 0),
-                    )
+            size, unmarked = book.sizes()
+            if size:
+                total, unmarked_total = sizes.get(book.partition, (0, 0))
+                sizes[book.partition] = (total + size, unmarked_total + unmarked)
         return sizes
 
     def _refused(self, book: SessionBook, cycle: OpenCycle, message: Message, send: bool) -> None:
@@ -242,6 +239,7 @@ class Intake:
         self._stats.refused += 1
         if len(cycle.events):
             cycle.refuse(reason)
+            book.changed()
             self.draining[(book.session_id, cycle.cycle_id)] = detail
         if send:
             self._dead_letter(message, detail)
