@@ -70,6 +70,23 @@ def apply_quantity(
         return LotChange(lots, ZERO)
     direction = _sign(signed_quantity)
     remaining = abs(signed_quantity)
+    if not lots or _sign(lots[0].quantity) == direction:
+        # nothing to close (the usual fill: a new position or more of it): what the walk
+        # below does when its loop does not run, without building the list
+        opened = Lot(direction * remaining, direction * remaining * price)
+        if basis is CostBasis.AVERAGE and lots:
+            merged = lots[-1]
+            last = merged.resized(merged.quantity + opened.quantity, merged.cost + opened.cost)
+            return LotChange((*lots[:-1], last), ZERO)
+        return LotChange((*lots, opened), ZERO)
+    return _walk(lots, direction, remaining, price, basis)
+
+
+def _walk(
+    lots: tuple[Lot, ...], direction: int, remaining: Decimal, price: Decimal, basis: CostBasis
+) -> LotChange:
+    """``apply_quantity`` of ``direction · remaining``: close opposite lots in order, then
+    open (or merge) what is left."""
     realized = ZERO
     kept: list[Lot] = []
     index = 0
