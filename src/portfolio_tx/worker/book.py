@@ -170,7 +170,9 @@ class SessionBook:
         marker has already been read; these cycles are removed from the book.
         """
         cycles = self.cycles
-        if len(cycles) < 2:  # asked before every decision: the usual answer, at once
+        # asked before every decision: the usual answer (the lowest cycle is the marked one
+        # about to be decided, or there is no other) at once
+        if len(cycles) < 2 or cycles[min(cycles)].marker is not None:
             return []
         marked = [cid for cid, cycle in cycles.items() if cycle.marker is not None]
         if not marked:
