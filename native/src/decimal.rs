@@ -102,19 +102,78 @@ pub struct Unscaled {
     pub digits: Vec<u8>,
 }
 
+/// The unscaled integer of `text` at `scale` when it needs no rounding and has at most 38
+/// digits (the usual decimal: no more places than the scale), as its sign and magnitude,
+/// read without allocating; None sends the caller to `unscaled` (rounding, more digits,
+/// anything malformed), which gives the same integer or the error.
+pub fn unscaled_small(text: &str, precision: usize, scale: i64) -> Option<(bool, u128)> {
+    let bytes = text.as_bytes();
+    let (negative, body) = match bytes.first() {
+        Some(b'-') => (true, &bytes[1..]),
+        Some(b'+') => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    let (mut magnitude, mut digits, mut places) = (0u128, 0usize, 0i128);
+    let (mut seen_digit, mut seen_point, mut at) = (false, false, 0);
+    while at < body.len() {
+        match body[at] {
+            b @ b'0'..=b'9' => {
+                seen_digit = true;
+                places += seen_point as i128;
+                if magnitude != 0 || b != b'0' {
+                    digits += 1;
+                    if digits > 38 {
+                        return None;
+                    }
+                    magnitude = magnitude * 10 + (b - b'0') as u128;
+                }
+            }
+            b'.' if !seen_point => seen_point = true,
+            b'E' | b'e' => break,
+            _ => return None,
+        }
+        at += 1;
+    }
+    if !seen_digit {
+        return None;
+    }
+    let exponent: i128 = match body.get(at + 1..) {
+        Some(rest) if at < body.len() => std::str::from_utf8(rest).ok()?.parse().ok()?,
+        _ => 0,
+    };
+    // value = magnitude × 10^(exponent − places); scaled: × 10^scale
+    let shift = exponent - places + scale as i128;
+    if shift < 0 {
+        return None;
+    }
+    if magnitude == 0 {
+        return Some((false, 0));
+    }
+    if digits as i128 + shift > precision.min(38) as i128 {
+        return None;
+    }
+    Some((negative, magnitude * 10u128.pow(shift as u32)))
+}
+
+/// Avro's bytes for an integer below 10^38 given as sign and magnitude: the last `length`
+/// bytes of the array (see `twos_complement`).
+pub fn small_avro_bytes(negative: bool, magnitude: u128) -> ([u8; 16], usize) {
+    let bits = 128 - magnitude.leading_zeros() as usize;
+    let signed = if negative {
+        -(magnitude as i128)
+    } else {
+        magnitude as i128
+    };
+    (signed.to_be_bytes(), (bits + 8) / 8)
+}
+
 impl Unscaled {
     /// Avro's bytes for it (see `twos_complement`); below 10^38 in an i128, else a bigint.
     pub fn avro_bytes(&self) -> Vec<u8> {
         if self.digits.len() <= 38 {
             let magnitude = self.digits.iter().fold(0u128, |n, &d| n * 10 + d as u128);
-            let bits = 128 - magnitude.leading_zeros() as usize;
-            let length = (bits + 8) / 8;
-            let signed = if self.negative {
-                -(magnitude as i128)
-            } else {
-                magnitude as i128
-            };
-            return signed.to_be_bytes()[16 - length..].to_vec();
+            let (bytes, length) = small_avro_bytes(self.negative, magnitude);
+            return bytes[16 - length..].to_vec();
         }
         let sign = if self.negative {
             Sign::Minus

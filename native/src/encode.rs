@@ -7,7 +7,7 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString, PyTuple};
 
-use crate::decimal::{unscaled, Unfit};
+use crate::decimal::{small_avro_bytes, unscaled, unscaled_small, Unfit};
 use crate::plan::Node;
 
 /// The Python types the encoder tells apart.
@@ -75,6 +75,12 @@ pub fn write(
             precision, scale, ..
         } => {
             let text = decimal_text(value, types)?;
+            if let Some((negative, magnitude)) = unscaled_small(&text, *precision, *scale) {
+                let (bytes, length) = small_avro_bytes(negative, magnitude);
+                varint(out, length as i64);
+                out.extend_from_slice(&bytes[16 - length..]);
+                return Ok(());
+            }
             let number = unscaled(&text, *precision, *scale).map_err(|why| match why {
                 Unfit::Malformed => PyValueError::new_err(format!("not a decimal: {text}")),
                 _ => PyValueError::new_err(format!(
