@@ -150,3 +150,31 @@ pub fn read<'py>(
         }
     })
 }
+
+/// Read over a value of `node` without building it, checked as `read` checks it (the simple
+/// kinds here; the others are read and dropped).
+pub fn skip<'py>(
+    py: Python<'py>,
+    reader: &mut Reader<'_>,
+    node: &Node,
+    context: &Context<'py>,
+) -> PyResult<()> {
+    match node {
+        Node::Long | Node::Int => {
+            reader.long()?;
+        }
+        Node::Str => {
+            std::str::from_utf8(reader.bytes()?).map_err(|e| malformed(&e.to_string()))?;
+        }
+        Node::Enum { members, .. } => {
+            let index = reader.long()?;
+            if usize::try_from(index).ok().filter(|&i| i < members.len()).is_none() {
+                return Err(malformed("enum index out of range"));
+            }
+        }
+        _ => {
+            read(py, reader, node, context)?;
+        }
+    }
+    Ok(())
+}

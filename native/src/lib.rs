@@ -5,7 +5,8 @@
 //! (tests/unit/test_native_differential.py).
 
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::exceptions::PyValueError;
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 mod decimal;
 mod decode;
@@ -68,6 +69,59 @@ impl RecordCodec {
         };
         let record = decode::read(py, &mut reader, &self.node, &context)?;
         Ok((record, reader.at))
+    }
+
+    /// For each of `values` (bytes: `header`, then the record's body, nothing after it),
+    /// the record's fields at `wanted` (indices in schema order) as a tuple, without making
+    /// the record: a list of them. ValueError for any value that does not start with
+    /// `header`, is malformed, or has bytes after the record.
+    fn rows<'py>(
+        &self,
+        values: &Bound<'py, PyAny>,
+        header: &[u8],
+        wanted: Vec<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let py = values.py();
+        let plan::Node::Record { fields, .. } = &self.node else {
+            return Err(PyValueError::new_err("not a record plan"));
+        };
+        let mut slot_of = vec![usize::MAX; fields.len()];
+        for (slot, &index) in wanted.iter().enumerate() {
+            match slot_of.get_mut(index) {
+                Some(free) if *free == usize::MAX => *free = slot,
+                _ => return Err(PyValueError::new_err(format!("field {index} twice or none"))),
+            }
+        }
+        let context = decode::Context {
+            decimal: self.decimal.bind(py).clone(),
+            object_new: self.object_new.bind(py).clone(),
+        };
+        let rows = PyList::empty(py);
+        for value in values.try_iter()? {
+            let value = value?;
+            let data = value.cast::<PyBytes>()?.as_bytes();
+            if !data.starts_with(header) {
+                return Err(PyValueError::new_err("not the expected header"));
+            }
+            let mut reader = decode::Reader {
+                data,
+                at: header.len(),
+            };
+            let mut row: Vec<Option<Bound<'py, PyAny>>> = vec![None; wanted.len()];
+            for ((_, field), &slot) in fields.iter().zip(slot_of.iter()) {
+                if slot == usize::MAX {
+                    decode::skip(py, &mut reader, field, &context)?;
+                } else {
+                    row[slot] = Some(decode::read(py, &mut reader, field, &context)?);
+                }
+            }
+            if reader.at != data.len() {
+                return Err(PyValueError::new_err("bytes after the end of the record"));
+            }
+            let row: Vec<Bound<'py, PyAny>> = row.into_iter().flatten().collect();
+            rows.append(PyTuple::new(py, row)?)?;
+        }
+        Ok(rows)
     }
 }
 

@@ -8,8 +8,10 @@ import json
 from dataclasses import fields, is_dataclass
 from decimal import Decimal
 from enum import Enum
+from io import BytesIO
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+import fastavro
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -66,6 +68,15 @@ def _records(cls: Any, schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     return st.builds(cls, **{f.name: _strategy(hints[f.name], avro[f.name]) for f in fields(cls)})
 
 
+def _fastavro_body(record: Any) -> bytes:
+    """The Avro body of ``record`` the generic way (a dict per record, fastavro's writer):
+    what the compiled encoder is tested against."""
+    record_type = next(rt for rt in TYPES if rt.cls is type(record))
+    out = BytesIO()
+    fastavro.schemaless_writer(out, record_type.write_schema, record_type.shape.to_avro(record))
+    return out.getvalue()
+
+
 def _written(write: Any, record: Any) -> bytes | str:
     try:
         return bytes(write(record))
@@ -82,7 +93,7 @@ TYPES = record_types()
 def test_the_compiled_encoder_writes_what_fastavro_writes(rt: Any, data: st.DataObject) -> None:
     record = data.draw(_records(rt.cls, json.loads(rt.schema_text)))
     fast = _written(lambda r: CODEC.encode(r, "t")[len(rt.header) :], record)
-    assert fast == _written(CODEC.encode_reference, record)
+    assert fast == _written(_fastavro_body, record)
 
 
 def test_a_known_encoding_by_hand() -> None:

@@ -206,6 +206,44 @@ def test_a_tuple_of_the_wrong_length_is_refused(codec: Codec) -> None:
         codec.encode_values(MarkPrice, ("BTC", Decimal("1.5")), "t")
 
 
+@pytest.mark.parametrize("rt", TYPES, ids=TYPE_IDS)
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_fields_read_in_one_call_are_the_decoded_records_fields(
+    rt: Any, data: st.DataObject
+) -> None:
+    every = [f["name"] for f in json.loads(rt.schema_text)["fields"]]
+    names = (every[-1], every[0], every[len(every) // 2])  # out of order, some left out
+    values = [_encodable(rt, data) for _ in range(data.draw(st.integers(0, 4)))]
+    records = [(("t", 0), offset, value) for offset, value in enumerate(values)]
+    expected = [
+        tuple(getattr(PURE.decode(v, topic="t", partition=0, offset=0), n) for n in names)
+        for v in values
+    ]
+    wanted = [every.index(n) for n in names]
+    compiled = FAST._native[rt.cls].rows(values, rt.header, wanted)  # not the fallback
+    assert repr(compiled) == repr(expected)  # digit for digit
+    assert repr(FAST.fields_of(records, rt.cls, names)) == repr(expected)
+    assert repr(PURE.fields_of(records, rt.cls, names)) == repr(expected)
+
+
+def test_fields_of_values_the_core_cannot_read_come_from_decode() -> None:
+    from portfolio_tx.ledger import Side
+    from portfolio_tx.wire.events import Fill
+
+    fill = Fill("e1", "s", 1, "BTC", Side.BUY, Decimal("1.5"), Decimal(2), Decimal(0), 7)
+    value = FAST.encode(fill, "t")
+    names = ("symbol", "quantity")
+    with_registry = Codec(registry_url="mock://fields-of")
+    framed = with_registry.encode(fill, "fills")
+    records = [(("t", 0), 0, value), (("t", 0), 1, framed)]  # another framing: one by one
+    assert with_registry.fields_of(records, Fill, names) == [("BTC", Decimal("1.5"))] * 2
+    damaged = [(("t", 0), 0, value), (("t", 5), 9, value + b"\x00")]
+    with pytest.raises(DecodeError, match="bytes after the end") as caught:
+        FAST.fields_of(damaged, Fill, names)
+    assert (caught.value.partition, caught.value.offset) == (5, 9)  # where, as decode says
+
+
 def _encodable(rt: Any, data: st.DataObject) -> bytes:
     """A random record of ``rt`` that the Python reference encodes, as its bytes."""
     record = data.draw(_records(rt.cls, json.loads(rt.schema_text)))

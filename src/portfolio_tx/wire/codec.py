@@ -33,7 +33,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
-from portfolio_tx.errors import ConfigError, DecodeError, EncodeError, KafkaSetupError
+from portfolio_tx.errors import DecodeError, EncodeError, KafkaSetupError
 from portfolio_tx.wire.encoder import compile_encoder
 from portfolio_tx.wire.events import Event
 from portfolio_tx.wire.native import record_codec
@@ -44,6 +44,7 @@ from portfolio_tx.wire.records import (
     reading_form,
     record_types,
 )
+from portfolio_tx.wire.registry import call_registry, registry_client
 
 REGISTRY_MAGIC = 0x00
 _SINGLE_OBJECT_HEADER_LENGTH = 10
@@ -60,27 +61,6 @@ class _Reader(NamedTuple):
     record_type: RecordType
     writer_schema: Any
     reader_schema: Any  # None when the writer schema is ours
-
-
-_REGISTRY_CLIENTS: dict[str, Any] = {}
-
-
-def registry_client(url: str) -> Any:
-    """The process's schema registry client for ``url`` (``mock://...`` is in-memory).
-
-    Codecs with the same URL share one client, so a ``mock://`` registry is shared too.
-    Raises ``ConfigError`` for a URL the client does not accept.
-    """
-    client = _REGISTRY_CLIENTS.get(url)
-    if client is None:
-        from confluent_kafka.schema_registry import SchemaRegistryClient
-
-        try:
-            client = SchemaRegistryClient.new_client({"url": url})
-        except Exception as exc:  # the client raises ValueError/TypeError for bad config
-            raise ConfigError(f"bad SCHEMA_REGISTRY_URL {url!r}: {exc}") from exc
-        _REGISTRY_CLIENTS[url] = client
-    return client
 
 
 def _encoder(record_type: RecordType) -> Callable[[Any], bytes]:
@@ -116,6 +96,7 @@ class Codec:
         self._by_canonical = {rt.canonical_form: rt for rt in types}
         self._by_schema_id: dict[int, _Reader] = {}
         self._registry_headers: dict[tuple[str, type[Any]], bytes] = {}
+        self._wanted: dict[tuple[type[Any], tuple[str, ...]], list[int]] = {}
 
     @property
     def uses_registry(self) -> bool:
@@ -145,14 +126,6 @@ class Codec:
         except Exception as exc:  # ValueError, TypeError, KeyError (enum), ArithmeticError
             raise EncodeError(f"{cls.__name__}: {exc}", topic=topic) from exc
         return header + body
-
-    def encode_reference(self, record: Event) -> bytes:
-        """The Avro body of ``record`` the generic way (a dict per record, fastavro's
-        writer): what the compiled encoder is tested against."""
-        record_type = self._by_class[type(record)]
-        out = BytesIO()
-        fastavro.schemaless_writer(out, record_type.write_schema, record_type.shape.to_avro(record))
-        return out.getvalue()
 
     @overload
     def decode(
@@ -205,6 +178,37 @@ class Codec:
         except Exception as exc:  # hostile bytes make fastavro raise almost anything
             reason = f"malformed body ({type(exc).__name__}: {exc})"
             raise DecodeError(reason, topic=topic, partition=partition, offset=offset) from exc
+
+    def fields_of(
+        self,
+        records: list[tuple[tuple[str, int], int, bytes]],
+        expected: type[Any],
+        names: tuple[str, ...],
+    ) -> list[tuple[Any, ...]]:
+        """The ``names`` fields of the ``expected`` record in each ``((topic, partition),
+        offset, value)``, as tuples, in order: what ``decode`` gives, without making the
+        records (the compiled core reads them all in one call when each value carries the
+        record's own single-object header). Raises DecodeError as ``decode`` does."""
+        native = self._native.get(expected)
+        record_type = self._by_class[expected]
+        if native is not None:
+            wanted = self._wanted.get((expected, names))
+            if wanted is None:
+                order = [f["name"] for f in json.loads(record_type.schema_text)["fields"]]
+                wanted = self._wanted[(expected, names)] = [order.index(n) for n in names]
+            try:
+                rows: list[tuple[Any, ...]] = native.rows(
+                    [value for _, _, value in records], record_type.header, wanted
+                )
+                return rows
+            except Exception:  # noqa: S110 - another framing, or a bad value: one by one
+                pass
+        decode = self.decode
+        return [
+            tuple(getattr(decode(value, topic=t, partition=p, offset=o, expected=expected), n)
+                  for n in names)
+            for (t, p), o, value in records
+        ]
 
     def _decode(self, value: bytes | None) -> Event:
         if not value:
@@ -291,10 +295,4 @@ class Codec:
         return reader
 
     def _call_registry(self, call: Callable[[], _E], what: str) -> _E:
-        try:
-            return call()
-        except Exception as exc:  # SchemaRegistryError, httpx/requests transport errors
-            raise KafkaSetupError(
-                f"schema registry at {self.registry_url or 'the injected client'} could not "
-                f"{what}: {exc}"
-            ) from exc
+        return call_registry(call, f"{self.registry_url or 'the injected client'}", what)

@@ -35,6 +35,8 @@ class RecordCodec(Protocol):
 
     def decode(self, value: bytes, start: int) -> Any: ...
 
+    def rows(self, values: list[bytes], header: bytes, wanted: list[int]) -> Any: ...
+
 
 def native_module() -> Any:
     """The extension module, or None when it is not installed."""

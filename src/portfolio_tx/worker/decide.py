@@ -32,6 +32,7 @@ from portfolio_tx.worker.mark_table import MarkTable
 log = logging.getLogger("portfolio_tx.worker")
 
 _CLOCK_SLACK_MS = 10_000  # the broker's timestamps may run behind the worker's clock
+_STAGED = ("symbol", "side", "quantity", "price", "fee")  # a fill's terms, as stage_fill takes
 
 
 class BatchWriter(DecisionWriter, Protocol):
@@ -133,17 +134,12 @@ class Decider:
         )
         if reason is None:
             try:
-                decode = self._codec.decode
-                fills = [
-                    decode(value, topic=topic, partition=partition, offset=offset, expected=Fill)
-                    for (topic, partition), offset, value in cycle.events.values(fills=True)
-                ]
-                tx.stage_fills([(f.symbol, f.side, f.quantity, f.price, f.fee) for f in fills])
-                for (topic, partition), offset, value in cycle.events.values(fills=False):
-                    event = self._codec.decode(
-                        value, topic=topic, partition=partition, offset=offset, expected=PnlEvent
-                    )
-                    tx.stage_pnl(event.kind, event.amount)
+                fields_of = self._codec.fields_of
+                tx.stage_fills(fields_of(list(cycle.events.values(fills=True)), Fill, _STAGED))
+                for kind, amount in fields_of(
+                    list(cycle.events.values(fills=False)), PnlEvent, ("kind", "amount")
+                ):
+                    tx.stage_pnl(kind, amount)
             except ValidationError:
                 reason = DiscardReason.INVALID_EVENT
         if reason is None:
