@@ -1,5 +1,5 @@
 """What the loop asks of every open book each iteration, kept by the book instead of scanned
-(``SessionBook.low_offsets``, ``SessionBook.sizes``), equals the scan over its cycles after
+(``SessionBook.low_offsets``, ``SessionBook.sizes``: bytes, unmarked bytes, marked cycles), equals the scan over its cycles after
 any sequence of staged events (offsets in any order, duplicates, limits), markers,
 decisions, orphans, expiries and refused cycles drained a batch at a time. A low offset
 that came out too high would let the consumer commit past an open cycle's event."""
@@ -29,9 +29,13 @@ def _scanned_offsets(book: SessionBook) -> dict[Any, int]:
     return low
 
 
-def _scanned_sizes(book: SessionBook) -> tuple[int, int]:
+def _scanned_sizes(book: SessionBook) -> tuple[int, int, int]:
     sizes = [(c.nbytes, c.marker is None) for c in book.cycles.values()]
-    return sum(n for n, _ in sizes), sum(n for n, unmarked in sizes if unmarked)
+    return (
+        sum(n for n, _ in sizes),
+        sum(n for n, unmarked in sizes if unmarked),
+        sum(1 for _, unmarked in sizes if not unmarked),
+    )
 
 
 def _event(cycle: int, n: int, fill: bool) -> Fill | PnlEvent:

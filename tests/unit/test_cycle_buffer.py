@@ -105,6 +105,21 @@ def test_a_session_past_its_open_cycle_limit_has_its_next_cycle_refused() -> Non
     assert book.abandoned == {3: DiscardReason.TOO_LARGE}
 
 
+def test_markers_read_ahead_of_their_events_never_make_a_cycle_too_large() -> None:
+    book = _book(CycleLimits(max_events=10, max_open=2))
+    for cycle in range(1, 11):  # a backlog: the markers' topic read ten cycles ahead
+        assert book.add_marker(CycleMarker("desk-1", cycle, 1, 0, 0), CYCLES, cycle, 0.0, 0) is (
+            Admission.STAGED
+        )
+    for n, cycle in enumerate(range(1, 11)):
+        assert book.add_event(_fill(cycle, n), FILLS, n, 0, (b"k", b"v")) is Admission.STAGED
+    assert book.abandoned == {} and book.sizes()[2] == 10  # ten marked cycles, none refused
+    assert book.add_event(_fill(11, 90), FILLS, 90, 0, (b"k", b"v")) is Admission.STAGED
+    assert book.add_event(_fill(12, 91), FILLS, 91, 0, (b"k", b"v")) is Admission.STAGED
+    assert book.add_event(_fill(13, 92), FILLS, 92, 0, (b"k", b"v")) is Admission.REFUSED
+    assert book.abandoned == {13: DiscardReason.TOO_LARGE}  # the third unmarked one
+
+
 def test_an_unmarked_cycle_expires_and_a_late_marker_decides_it_incomplete() -> None:
     book = _book()
     book.add_event(_fill(1, 0), FILLS, 0, 1000, (b"k", b"v"))

@@ -3,6 +3,11 @@
 Markers keep flowing, so marked cycles still complete and the open-cycle timeout still
 runs; every paused partition resumes once the buffer is back under ``RESUME_AT`` of the
 limit (``PTX_MAX_BUFFERED_MB``).
+
+Markers read far ahead of their events (a backlog: a fetch brings ~2,000 markers of a
+partition, ~18 times as many cycles as a fetch of its fills) pause that partition's markers
+once one of its sessions holds ``marked_limit`` marked cycles waiting for their events, and
+resume them at half of it; never while its fills are paused for the buffer.
 """
 
 from __future__ import annotations
@@ -21,26 +26,42 @@ RESUME_AT = 0.75  # paused partitions resume once the buffer is back under this 
 
 class Backpressure:
     def __init__(
-        self, consumer: Consumer, topics: TopicNames, limit_bytes: int, stats: WorkerStats
+        self,
+        consumer: Consumer,
+        topics: TopicNames,
+        limit_bytes: int,
+        stats: WorkerStats,
+        marked_limit: int = 64,
     ) -> None:
         self._consumer = consumer
         self._topics = topics
         self._limit = limit_bytes
         self._stats = stats
+        self._marked_limit = marked_limit
         self.paused: set[int] = set()
+        self.markers_paused: set[int] = set()
+
+    @property
+    def held(self) -> set[int]:
+        """The partitions with anything paused here (the overtaking of a flood leaves them)."""
+        return self.paused | self.markers_paused
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions assigned or revoked start unpaused."""
         self.paused -= partitions
+        self.markers_paused -= partitions
 
-    def apply(self, sizes: dict[int, tuple[int, int]]) -> None:
-        """``sizes``: per partition, bytes buffered and bytes in unmarked cycles. Pause the
-        partitions buffering the most unmarked bytes until the paused ones hold half."""
-        total = sum(size for size, _ in sizes.values())
+    def apply(self, sizes: dict[int, tuple[int, int, int]]) -> None:
+        """``sizes``: per partition, bytes buffered, bytes in unmarked cycles, and the most
+        marked cycles a session of it holds. Pause the partitions buffering the most unmarked
+        bytes until the paused ones hold half; pause the markers of a partition whose
+        markers run ahead (see the module docstring)."""
+        self._markers(sizes)
+        total = sum(size for size, _, _ in sizes.values())
         self._stats.buffered_bytes = total
         if total > self._limit:
             busiest = sorted(
-                (p for p, (_, unmarked) in sizes.items() if unmarked and p not in self.paused),
+                (p for p, (_, unmarked, _) in sizes.items() if unmarked and p not in self.paused),
                 key=lambda p: -sizes[p][1],
             )
             held = sum(sizes[p][0] for p in self.paused if p in sizes)
@@ -53,6 +74,27 @@ class Backpressure:
             for partition in sorted(self.paused):
                 self._pause(partition, False)
         self._stats.paused_partitions = len(self.paused)
+
+    def _markers(self, sizes: dict[int, tuple[int, int, int]]) -> None:
+        for partition in sorted(set(sizes) | self.markers_paused):
+            marked = sizes.get(partition, (0, 0, 0))[2]
+            held = partition in self.markers_paused
+            if held and (marked <= self._marked_limit // 2 or partition in self.paused):
+                pause = False
+            elif not held and marked >= self._marked_limit and partition not in self.paused:
+                pause = True
+            else:
+                continue
+            tp = [TopicPartition(self._topics.cycles, partition)]
+            (self._consumer.pause if pause else self._consumer.resume)(tp)
+            (self.markers_paused.add if pause else self.markers_paused.discard)(partition)
+            log.info(
+                "%s the markers of partition %d: a session holds %d marked cycles waiting "
+                "for their events",
+                "pausing" if pause else "resuming",
+                partition,
+                marked,
+            )
 
     def _pause(self, partition: int, pause: bool) -> None:
         tps = [TopicPartition(t, partition) for t in (self._topics.fills, self._topics.pnl)]

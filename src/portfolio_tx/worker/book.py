@@ -37,7 +37,7 @@ class SessionBook:
     # what the loop asks of every open book each iteration, kept up to date as events are
     # staged and computed again (None) after any other change: ``low_offsets``, ``sizes``
     _pins: dict[TopicPartition, int] | None = field(default=None, repr=False)
-    _sizes: tuple[int, int] | None = field(default=None, repr=False)
+    _sizes: tuple[int, int, int] | None = field(default=None, repr=False)
 
     @property
     def published_through(self) -> int:
@@ -48,16 +48,27 @@ class SessionBook:
     def last_decided(self) -> int:
         return -1 if self.snapshot.last_decided is None else self.snapshot.last_decided
 
-    def _cycle(self, cycle_id: int) -> OpenCycle:
+    def _cycle(self, cycle_id: int, marked: bool = False) -> OpenCycle:
+        """The open cycle ``cycle_id``, opened if need be (by its marker when ``marked``).
+
+        The limit on open cycles counts the unmarked ones, what a session that never sends
+        markers piles up. A marked cycle is decided when its events are in, or INCOMPLETE at
+        its timeout; markers read ahead of their events (in a backlog the markers' topic is
+        read many cycles ahead) are bounded by pausing that partition's markers
+        (``worker.backpressure``), never by refusing a valid cycle.
+        """
         cycle = self.cycles.get(cycle_id)
         if cycle is None:
             cycle = OpenCycle(cycle_id, EventBuffer(self.session_id.encode()))
             cycle.refused = self.abandoned.get(cycle_id)
-            if cycle.refused is None and len(self.cycles) >= self.limits.max_open:
+            if cycle.refused is None and not marked and self._unmarked() >= self.limits.max_open:
                 self._abandon(cycle_id, DiscardReason.TOO_LARGE)
                 cycle.refused = DiscardReason.TOO_LARGE
             self.cycles[cycle_id] = cycle
         return cycle
+
+    def _unmarked(self) -> int:
+        return sum(1 for cycle in self.cycles.values() if cycle.marker is None)
 
     def _abandon(self, cycle_id: int, reason: DiscardReason) -> None:
         self.abandoned[cycle_id] = reason
@@ -104,7 +115,8 @@ class SessionBook:
         self._pin(cycle, where, offset)
         if sizes is not None:
             grown = cycle.nbytes - before
-            self._sizes = (sizes[0] + grown, sizes[1] + (grown if cycle.marker is None else 0))
+            unmarked = sizes[1] + (grown if cycle.marker is None else 0)
+            self._sizes = (sizes[0] + grown, unmarked, sizes[2])
         return Admission.STAGED
 
     def add_marker(
@@ -116,7 +128,7 @@ class SessionBook:
             if marker.cycle_id > self.published_through and marker.cycle_id not in self.in_doubt:
                 self.in_doubt.append(marker.cycle_id)
             return Admission.DECIDED
-        cycle = self._cycle(marker.cycle_id)
+        cycle = self._cycle(marker.cycle_id, marked=True)
         if cycle.marker is not None:
             return Admission.DUPLICATE
         cycle.marker = marker
@@ -150,17 +162,20 @@ class SessionBook:
             self._pins = pins
         return pins
 
-    def sizes(self) -> tuple[int, int]:
-        """Bytes buffered in its open cycles: all of them, and the unmarked ones."""
+    def sizes(self) -> tuple[int, int, int]:
+        """Bytes buffered in its open cycles (all of them, the unmarked ones) and how many
+        of its open cycles are marked (waiting for their events)."""
         sizes = self._sizes
         if sizes is None:
-            total = unmarked = 0
+            total = unmarked = marked = 0
             for cycle in self.cycles.values():
                 size = cycle.nbytes
                 total += size
                 if cycle.marker is None:
                     unmarked += size
-            self._sizes = sizes = (total, unmarked)
+                else:
+                    marked += 1
+            self._sizes = sizes = (total, unmarked, marked)
         return sizes
 
     def orphans(self) -> list[OpenCycle]:

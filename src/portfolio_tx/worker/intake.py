@@ -220,14 +220,15 @@ class Intake:
                 self._store.abandon(book.session_id, cycles)
                 book.newly_abandoned.clear()
 
-    def buffered(self) -> dict[int, tuple[int, int]]:
-        """Per partition, the bytes buffered in (all, unmarked) open cycles."""
-        sizes: dict[int, tuple[int, int]] = {}
+    def buffered(self) -> dict[int, tuple[int, int, int]]:
+        """Per partition: the bytes buffered in (all, unmarked) open cycles, and the most
+        marked open cycles one of its sessions holds."""
+        sizes: dict[int, tuple[int, int, int]] = {}
         for book in self.open_books():
-            size, unmarked = book.sizes()
-            if size:
-                total, unmarked_total = sizes.get(book.partition, (0, 0))
-                sizes[book.partition] = (total + size, unmarked_total + unmarked)
+            size, unmarked, marked = book.sizes()
+            if size or marked:
+                total, unmarked_total, most = sizes.get(book.partition, (0, 0, 0))
+                sizes[book.partition] = (total + size, unmarked_total + unmarked, max(most, marked))
         return sizes
 
     def _refused(self, book: SessionBook, cycle: OpenCycle, message: Message, send: bool) -> None:

@@ -109,7 +109,8 @@ class Worker:
         self._intake = self._desk.intake
         self._repair = StoreRepair(store, commit_log, self._heads, self._intake, self.stats)
         self._pressure = Backpressure(
-            consumer, self._topics, int(settings.max_buffered_mb * 2**20), self.stats
+            consumer, self._topics, int(settings.max_buffered_mb * 2**20), self.stats,
+            marked_limit=settings.max_open_cycles,
         )
         self._read = ConsumedOffsets(consumer, self._producer, _TXN_TIMEOUT)
         self._assigned: set[int] = set()  # partition numbers of the co-partitioned topics
@@ -145,7 +146,7 @@ class Worker:
         inputs = (self._topics.fills, self._topics.pnl, self._topics.cycles)
         try:
             while not self._stopping:
-                messages = self._read.next_batch(self.settings.batch_size, self._pressure.paused)
+                messages = self._read.next_batch(self.settings.batch_size, self._pressure.held)
                 self._marks.drain()
                 now = self._clock()
                 if self._intake.marked or now >= sweep_due:
