@@ -1,8 +1,9 @@
 """What the loop asks of every open book each iteration, kept by the book instead of scanned
-(``SessionBook.low_offsets``, ``SessionBook.sizes``: bytes, unmarked bytes, marked cycles), equals the scan over its cycles after
-any sequence of staged events (offsets in any order, duplicates, limits), markers,
-decisions, orphans, expiries and refused cycles drained a batch at a time. A low offset
-that came out too high would let the consumer commit past an open cycle's event."""
+(``SessionBook.low_offsets``; ``SessionBook.sizes``: bytes, unmarked bytes, marked cycles),
+equals the scan over its cycles after any sequence of staged events (offsets in any order,
+duplicates, limits), markers, decisions, orphans, expiries and refused cycles drained a
+batch at a time. A low offset that came out too high would let the consumer commit past an
+open cycle's event."""
 
 from __future__ import annotations
 
