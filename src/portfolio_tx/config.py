@@ -17,7 +17,7 @@ Every variable, its default and its meaning (the README's configuration table mi
     PTX_TRANSACTION_TIMEOUT_MS 10000                      Kafka transaction.timeout.ms
     PTX_BATCH_SIZE            2000                        records per transaction (at most)
     PTX_MAX_CYCLE_EVENTS      100000                      distinct events one cycle may hold
-    PTX_MAX_OPEN_CYCLES       64                          open cycles one session may hold
+    PTX_MAX_OPEN_CYCLES       64                          unmarked open cycles one session may hold
     PTX_MAX_BUFFERED_MB       256                         buffered events per worker, MiB
     PTX_OPEN_CYCLE_TIMEOUT    300                         seconds an unmarked cycle may stay open
 
@@ -66,7 +66,7 @@ class Settings:
     transaction_timeout_ms: int = 10_000
     batch_size: int = 2000  # fixed costs per transaction: bench/RESULTS.md, finding 3
     max_cycle_events: int = 100_000  # past it: TOO_LARGE (a 50,000-fill cycle is valid)
-    max_open_cycles: int = 64  # per session; past it a new cycle is TOO_LARGE
+    max_open_cycles: int = 64  # unmarked, per session; past it a new cycle is TOO_LARGE
     max_buffered_mb: float = 256.0  # per worker; at it the busiest partitions are paused
     open_cycle_timeout_s: float = 300.0  # record time an unmarked cycle may stay open
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)

@@ -78,7 +78,7 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     limits.add_argument(
         "--max-open-cycles",
         type=parse_positive_int,
-        help="open cycles per session [PTX_MAX_OPEN_CYCLES] (64)",
+        help="unmarked open cycles per session [PTX_MAX_OPEN_CYCLES] (64)",
     )
     limits.add_argument(
         "--max-buffered-mb",

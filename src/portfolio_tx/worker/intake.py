@@ -252,7 +252,7 @@ class Intake:
             return (
                 f"TOO_LARGE: cycle {cycle.cycle_id} of {book.session_id} is past its limit "
                 f"({self.limits.max_events} events per cycle, "
-                f"{self.limits.max_open} open cycles per session)"
+                f"{self.limits.max_open} unmarked open cycles per session)"
             )
         return (
             f"{reason}: cycle {cycle.cycle_id} of {book.session_id} was given up "
