@@ -56,7 +56,6 @@ class Backpressure:
         marked cycles a session of it holds. Pause the partitions buffering the most unmarked
         bytes until the paused ones hold half; pause the markers of a partition whose
         markers run ahead (see the module docstring)."""
-        self._markers(sizes)
         total = sum(size for size, _, _ in sizes.values())
         self._stats.buffered_bytes = total
         if total > self._limit:
@@ -74,27 +73,32 @@ class Backpressure:
             for partition in sorted(self.paused):
                 self._pause(partition, False)
         self._stats.paused_partitions = len(self.paused)
+        self._markers(sizes)
 
     def _markers(self, sizes: dict[int, tuple[int, int, int]]) -> None:
         for partition in sorted(set(sizes) | self.markers_paused):
             marked = sizes.get(partition, (0, 0, 0))[2]
-            held = partition in self.markers_paused
-            if held and (marked <= self._marked_limit // 2 or partition in self.paused):
-                pause = False
-            elif not held and marked >= self._marked_limit and partition not in self.paused:
-                pause = True
-            else:
-                continue
-            tp = [TopicPartition(self._topics.cycles, partition)]
-            (self._consumer.pause if pause else self._consumer.resume)(tp)
-            (self.markers_paused.add if pause else self.markers_paused.discard)(partition)
-            log.info(
-                "%s the markers of partition %d: a session holds %d marked cycles waiting "
-                "for their events",
-                "pausing" if pause else "resuming",
-                partition,
-                marked,
-            )
+            if partition in self.markers_paused:
+                if marked <= self._marked_limit // 2 or partition in self.paused:
+                    self._hold_markers(partition, False, marked)
+            elif marked >= self._marked_limit and partition not in self.paused:
+                self._hold_markers(partition, True, marked)
+
+    def _hold_markers(self, partition: int, hold: bool, marked: int) -> None:
+        tps = [TopicPartition(self._topics.cycles, partition)]
+        if hold:
+            self._consumer.pause(tps)
+            self.markers_paused.add(partition)
+        else:
+            self._consumer.resume(tps)
+            self.markers_paused.discard(partition)
+        log.info(
+            "%s the markers of partition %d: a session holds %d marked cycles waiting for "
+            "their events",
+            "pausing" if hold else "resuming",
+            partition,
+            marked,
+        )
 
     def _pause(self, partition: int, pause: bool) -> None:
         tps = [TopicPartition(t, partition) for t in (self._topics.fills, self._topics.pnl)]
