@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
 from decimal import Decimal
 
@@ -33,13 +34,16 @@ def test_markers_read_far_ahead_of_their_fills_refuse_no_cycle(
         pipeline.marker(S, cycle, 1, 1 if cycle == 1 else 0, ts=T0 + cycle)
     pipeline.flush()
 
-    def fills() -> None:  # once the worker has read every marker
+    def fills() -> None:  # once the worker has read the markers and paused them (or 30 s)
+        deadline = time.monotonic() + 30.0
+        while "pausing the markers" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.1)
         pipeline.pnl(S, 1, "TRANSFER", "100000")
         for cycle in range(1, CYCLES + 1):
             pipeline.fill(S, cycle, BTC, "BUY", "0.01", "50000", "0")
         pipeline.flush()
 
-    later = threading.Timer(4.0, fills)
+    later = threading.Thread(target=fills)
     later.start()
     try:
         with caplog.at_level(logging.INFO, logger="portfolio_tx.worker"):
