@@ -295,4 +295,4 @@ class Codec:
         return reader
 
     def _call_registry(self, call: Callable[[], _E], what: str) -> _E:
-        return call_registry(call, f"{self.registry_url or 'the injected client'}", what)
+        return call_registry(call, self.registry_url or "the injected client", what)

@@ -85,13 +85,7 @@ class Backpressure:
                 self._hold_markers(partition, True, marked)
 
     def _hold_markers(self, partition: int, hold: bool, marked: int) -> None:
-        tps = [TopicPartition(self._topics.cycles, partition)]
-        if hold:
-            self._consumer.pause(tps)
-            self.markers_paused.add(partition)
-        else:
-            self._consumer.resume(tps)
-            self.markers_paused.discard(partition)
+        self._switch([self._topics.cycles], partition, hold, self.markers_paused)
         log.info(
             "%s the markers of partition %d: a session holds %d marked cycles waiting for "
             "their events",
@@ -101,13 +95,7 @@ class Backpressure:
         )
 
     def _pause(self, partition: int, pause: bool) -> None:
-        tps = [TopicPartition(t, partition) for t in (self._topics.fills, self._topics.pnl)]
-        if pause:
-            self._consumer.pause(tps)
-            self.paused.add(partition)
-        else:
-            self._consumer.resume(tps)
-            self.paused.discard(partition)
+        self._switch([self._topics.fills, self._topics.pnl], partition, pause, self.paused)
         log.warning(
             "%s partition %d: %d bytes buffered, limit %d (PTX_MAX_BUFFERED_MB)",
             "pausing" if pause else "resuming",
@@ -115,3 +103,13 @@ class Backpressure:
             self._stats.buffered_bytes,
             self._limit,
         )
+
+    def _switch(self, topics: list[str], partition: int, pause: bool, held: set[int]) -> None:
+        """Pause (or resume) ``partition`` of ``topics`` and note it in ``held``."""
+        tps = [TopicPartition(topic, partition) for topic in topics]
+        if pause:
+            self._consumer.pause(tps)
+            held.add(partition)
+        else:
+            self._consumer.resume(tps)
+            held.discard(partition)
