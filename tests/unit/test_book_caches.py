@@ -1,5 +1,6 @@
 """What the loop asks of every open book each iteration, kept by the book instead of scanned
-(``SessionBook.low_offsets``; ``SessionBook.sizes``: bytes, unmarked bytes, marked cycles),
+(``SessionBook.low_offsets``; ``SessionBook.sizes``: bytes, unmarked bytes, marked cycles;
+``SessionBook.lowest_marked``: the next cycle to decide),
 equals the scan over its cycles after any sequence of staged events (offsets in any order,
 duplicates, limits), markers, decisions, orphans, expiries and refused cycles drained a
 batch at a time. A low offset that came out too high would let the consumer commit past an
@@ -37,6 +38,11 @@ def _scanned_sizes(book: SessionBook) -> tuple[int, int, int]:
         sum(n for n, unmarked in sizes if unmarked),
         sum(1 for _, unmarked in sizes if not unmarked),
     )
+
+
+def _scanned_lowest_marked(book: SessionBook) -> int | None:
+    marked = [cid for cid, cycle in book.cycles.items() if cycle.marker is not None]
+    return min(marked) if marked else None
 
 
 def _event(cycle: int, n: int, fill: bool) -> Fill | PnlEvent:
@@ -82,3 +88,7 @@ def test_the_kept_offsets_and_sizes_equal_the_scan(steps: list[Any], ask_often: 
         if ask_often or n == len(steps) - 1:
             assert book.low_offsets() == _scanned_offsets(book)
             assert book.sizes() == _scanned_sizes(book)
+            lowest = book.lowest_marked()
+            assert (lowest and lowest.cycle_id) == _scanned_lowest_marked(book)
+            assert lowest is None or book.cycles[lowest.cycle_id] is lowest
+            assert book.has_marked_cycle() == (lowest is not None or bool(book.in_doubt))

@@ -6,6 +6,7 @@ A session's cycles are decided strictly in cycle-id order.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -38,6 +39,10 @@ class SessionBook:
     # staged and computed again (None) after any other change: ``low_offsets``, ``sizes``
     _pins: dict[TopicPartition, int] | None = field(default=None, repr=False)
     _sizes: tuple[int, int, int] | None = field(default=None, repr=False)
+    # the marked cycles' ids, a heap: its head is the next cycle to decide. Kept lazily (an
+    # id no longer open and marked is dropped when it reaches the head), so finding the
+    # lowest marked cycle costs O(1) however many markers were read ahead of their events
+    _marked: list[int] = field(default_factory=list, repr=False)
 
     @property
     def published_through(self) -> int:
@@ -134,6 +139,7 @@ class SessionBook:
         cycle.marker = marker
         cycle.marked_at = now
         cycle.marker_ms = record_ms
+        heapq.heappush(self._marked, marker.cycle_id)
         self._pin(cycle, where, offset)
         self._sizes = None  # its bytes are no longer unmarked
         return Admission.STAGED
@@ -189,10 +195,10 @@ class SessionBook:
         # about to be decided, or there is no other) at once
         if len(cycles) < 2 or cycles[min(cycles)].marker is not None:
             return []
-        marked = [cid for cid, cycle in cycles.items() if cycle.marker is not None]
-        if not marked:
+        lowest = self.lowest_marked()
+        if lowest is None:
             return []
-        head = min(marked)
+        head = lowest.cycle_id
         stale = [cid for cid in cycles if cid < head]
         if stale:
             self.changed()
@@ -217,15 +223,25 @@ class SessionBook:
         self, timed_out: Callable[[OpenCycle], bool]
     ) -> tuple[OpenCycle, DiscardReason | None] | None:
         """The lowest marked cycle if it can be decided now, with its precomputed reason."""
-        marked = [cid for cid, cycle in self.cycles.items() if cycle.marker is not None]
-        if not marked:
+        cycle = self.lowest_marked()
+        if cycle is None:
             return None
-        cycle = self.cycles[min(marked)]
         readiness = cycle.readiness(timed_out)
         if readiness is False:
             return None
         assert readiness is None or isinstance(readiness, DiscardReason)
         return cycle, readiness
+
+    def lowest_marked(self) -> OpenCycle | None:
+        """The open marked cycle of the lowest id (``_marked``'s head, once the ids no longer
+        open and marked are dropped from it)."""
+        heap, cycles = self._marked, self.cycles
+        while heap:
+            cycle = cycles.get(heap[0])
+            if cycle is not None and cycle.marker is not None:
+                return cycle
+            heapq.heappop(heap)
+        return None
 
     def settle(self, cycle: OpenCycle, snapshot: SessionSnapshot, known: KnownCycle) -> None:
         """Record that ``cycle`` was decided and the session now stands at ``snapshot``."""
@@ -248,4 +264,4 @@ class SessionBook:
             yield from cycle.first_offsets.items()
 
     def has_marked_cycle(self) -> bool:
-        return bool(self.in_doubt) or any(c.marker is not None for c in self.cycles.values())
+        return bool(self.in_doubt) or self.lowest_marked() is not None
