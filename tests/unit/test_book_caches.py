@@ -1,6 +1,6 @@
 """What the loop asks of every open book each iteration, kept by the book instead of scanned
 (``SessionBook.low_offsets``; ``SessionBook.sizes``: bytes, unmarked bytes, marked cycles;
-``SessionBook.lowest_marked``: the next cycle to decide),
+``SessionBook.lowest_marked``: the next cycle to decide; ``unmarked_cycles``),
 equals the scan over its cycles after any sequence of staged events (offsets in any order,
 duplicates, limits), markers, decisions, orphans, expiries and refused cycles drained a
 batch at a time. A low offset that came out too high would let the consumer commit past an
@@ -91,4 +91,5 @@ def test_the_kept_offsets_and_sizes_equal_the_scan(steps: list[Any], ask_often: 
             lowest = book.lowest_marked()
             assert (lowest and lowest.cycle_id) == _scanned_lowest_marked(book)
             assert lowest is None or book.cycles[lowest.cycle_id] is lowest
+            assert book.unmarked_cycles == sum(c.marker is None for c in book.cycles.values())
             assert book.has_marked_cycle() == (lowest is not None or bool(book.in_doubt))

@@ -43,6 +43,7 @@ class SessionBook:
     # id no longer open and marked is dropped when it reaches the head), so finding the
     # lowest marked cycle costs O(1) however many markers were read ahead of their events
     _marked: list[int] = field(default_factory=list, repr=False)
+    _unmarked: int = field(default=0, repr=False)  # open cycles without a marker
 
     @property
     def published_through(self) -> int:
@@ -66,14 +67,23 @@ class SessionBook:
         if cycle is None:
             cycle = OpenCycle(cycle_id, EventBuffer(self.session_id.encode()))
             cycle.refused = self.abandoned.get(cycle_id)
-            if cycle.refused is None and not marked and self._unmarked() >= self.limits.max_open:
+            if cycle.refused is None and not marked and self._unmarked >= self.limits.max_open:
                 self._abandon(cycle_id, DiscardReason.TOO_LARGE)
                 cycle.refused = DiscardReason.TOO_LARGE
             self.cycles[cycle_id] = cycle
+            self._unmarked += 1  # until its marker is staged
         return cycle
 
-    def _unmarked(self) -> int:
-        return sum(1 for cycle in self.cycles.values() if cycle.marker is None)
+    @property
+    def unmarked_cycles(self) -> int:
+        """How many of its open cycles have no marker (kept, not counted)."""
+        return self._unmarked
+
+    def _drop(self, cycle_id: int) -> OpenCycle:
+        cycle = self.cycles.pop(cycle_id)
+        if cycle.marker is None:
+            self._unmarked -= 1
+        return cycle
 
     def _abandon(self, cycle_id: int, reason: DiscardReason) -> None:
         self.abandoned[cycle_id] = reason
@@ -137,6 +147,7 @@ class SessionBook:
         if cycle.marker is not None:
             return Admission.DUPLICATE
         cycle.marker = marker
+        self._unmarked -= 1
         cycle.marked_at = now
         cycle.marker_ms = record_ms
         heapq.heappush(self._marked, marker.cycle_id)
@@ -191,9 +202,9 @@ class SessionBook:
         marker has already been read; these cycles are removed from the book.
         """
         cycles = self.cycles
-        # asked before every decision: the usual answer (the lowest cycle is the marked one
-        # about to be decided, or there is no other) at once
-        if len(cycles) < 2 or cycles[min(cycles)].marker is not None:
+        # asked before every decision: the usual answers (no other cycle, or none unmarked:
+        # markers read ahead of their events) at once
+        if len(cycles) < 2 or not self._unmarked:
             return []
         lowest = self.lowest_marked()
         if lowest is None:
@@ -202,11 +213,13 @@ class SessionBook:
         stale = [cid for cid in cycles if cid < head]
         if stale:
             self.changed()
-        return [cycles.pop(cid) for cid in sorted(stale)]
+        return [self._drop(cid) for cid in sorted(stale)]
 
     def expired(self, timed_out: Callable[[OpenCycle], bool]) -> list[OpenCycle]:
         """Unmarked cycles past the open-cycle timeout, removed from the book and remembered
         as abandoned (INCOMPLETE if their marker ever comes)."""
+        if not self._unmarked:
+            return []
         gone = [
             cid
             for cid, cycle in self.cycles.items()
@@ -217,7 +230,7 @@ class SessionBook:
                 self._abandon(cid, DiscardReason.INCOMPLETE)
         if gone:
             self.changed()
-        return [self.cycles.pop(cid) for cid in sorted(gone)]
+        return [self._drop(cid) for cid in sorted(gone)]
 
     def next_ready(
         self, timed_out: Callable[[OpenCycle], bool]
@@ -245,12 +258,15 @@ class SessionBook:
 
     def settle(self, cycle: OpenCycle, snapshot: SessionSnapshot, known: KnownCycle) -> None:
         """Record that ``cycle`` was decided and the session now stands at ``snapshot``."""
-        self.cycles.pop(cycle.cycle_id, None)
+        if cycle.cycle_id in self.cycles:
+            self._drop(cycle.cycle_id)
         self.changed()
         self.snapshot = snapshot
         self.remember(cycle.cycle_id, known)
-        for cid in [cid for cid in self.cycles if cid <= self.last_decided]:
-            del self.cycles[cid]
+        cycles = self.cycles
+        if cycles and min(cycles) <= self.last_decided:  # rarely: the usual answer at once
+            for cid in [cid for cid in cycles if cid <= self.last_decided]:
+                self._drop(cid)
         for cid in [cid for cid in self.abandoned if cid <= self.last_decided]:
             del self.abandoned[cid]
 
