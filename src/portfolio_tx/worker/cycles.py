@@ -98,6 +98,14 @@ class OpenCycle:
         """The cycle's buffered size, roughly what the process pays for it."""
         return self.events.nbytes + 90 * len(self.ids)
 
+    def waits_for(self) -> tuple[bool, bool]:
+        """Is it marked and still waiting for fills, for P&L reports? (A refused cycle
+        waits for nothing.)"""
+        marker = self.marker
+        if marker is None or self.refused is not None:
+            return False, False
+        return self.fill_count < marker.fill_count, self.pnl_count < marker.pnl_count
+
     def readiness(self, timed_out: Callable[[OpenCycle], bool]) -> DiscardReason | None | bool:
         """False: keep waiting; None: complete and valid; else the discard reason."""
         marker = self.marker

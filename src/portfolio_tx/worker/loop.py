@@ -110,7 +110,7 @@ class Worker:
         self._repair = StoreRepair(store, commit_log, self._heads, self._intake, self.stats)
         self._pressure = Backpressure(
             consumer, self._topics, int(settings.max_buffered_mb * 2**20), self.stats,
-            marked_limit=settings.max_open_cycles,
+            self._intake.open_books, marked_limit=settings.max_open_cycles,
         )
         self._read = ConsumedOffsets(consumer, self._producer, _TXN_TIMEOUT)
         self._assigned: set[int] = set()  # partition numbers of the co-partitioned topics
