@@ -110,7 +110,11 @@ class Backpressure:
                 self._hold_markers(partition, True, marked)
 
     def _hold_markers(self, partition: int, hold: bool, marked: int) -> None:
-        self._switch([self._topics.cycles], partition, hold, self.markers_paused)
+        self._switch([self._topics.cycles], partition, hold)
+        if hold:
+            self.markers_paused.add(partition)
+        else:
+            self.markers_paused.discard(partition)
         log.info(
             "%s the markers of partition %d: a session holds %d marked cycles waiting for "
             "their events",
@@ -143,8 +147,7 @@ class Backpressure:
                 held.append(topic)
             elif not pause and topic in held:
                 held.remove(topic)
-        tps = [TopicPartition(topic, partition) for topic in topics]
-        (self._consumer.pause if pause else self._consumer.resume)(tps)
+        self._switch(topics, partition, pause)
         if held:
             self.paused.add(partition)
         else:
@@ -159,12 +162,7 @@ class Backpressure:
             self._limit,
         )
 
-    def _switch(self, topics: list[str], partition: int, pause: bool, held: set[int]) -> None:
-        """Pause (or resume) ``partition`` of ``topics`` and note it in ``held``."""
+    def _switch(self, topics: list[str], partition: int, pause: bool) -> None:
+        """Pause (or resume) ``partition`` of ``topics`` in the consumer."""
         tps = [TopicPartition(topic, partition) for topic in topics]
-        if pause:
-            self._consumer.pause(tps)
-            held.add(partition)
-        else:
-            self._consumer.resume(tps)
-            held.discard(partition)
+        (self._consumer.pause if pause else self._consumer.resume)(tps)
