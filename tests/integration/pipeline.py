@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -13,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from portfolio_tx.config import Settings
@@ -103,6 +106,31 @@ class Pipeline:
         run.setdefault("until_idle", 3.0)
         worker = build_worker(self.settings, store=self.store)
         return worker.run(**run)
+
+    def run_worker_publishing(
+        self,
+        caplog: pytest.LogCaptureFixture,
+        when: str,
+        publish: Callable[[], None],
+        wait_s: float = 30.0,
+    ) -> None:
+        """Run a worker until idle, its log captured at INFO; once the log says ``when`` (or
+        after ``wait_s``), another thread calls ``publish`` and flushes."""
+
+        def later() -> None:
+            deadline = time.monotonic() + wait_s
+            while when not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.1)
+            publish()
+            self.flush()
+
+        publisher = threading.Thread(target=later)
+        publisher.start()
+        try:
+            with caplog.at_level(logging.INFO, logger="portfolio_tx.worker"):
+                self.run_worker(until_idle=3.0)
+        finally:
+            publisher.join()
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment that makes ``portfolio-tx`` talk to this pipeline."""

@@ -14,9 +14,6 @@ the previous one + 1,000 and, after 40 cycles, cash is 40 × 500 = 20,000 for 0.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from dataclasses import replace
 from decimal import Decimal
 
@@ -42,22 +39,12 @@ def test_the_buffer_limit_never_pauses_what_marked_cycles_wait_for(
     pipeline.flush()
 
     def later() -> None:  # once the worker is over its limit (or after 30 s)
-        deadline = time.monotonic() + 30.0
-        while "pausing" not in caplog.text and time.monotonic() < deadline:
-            time.sleep(0.1)
         for cycle in range(1, CYCLES + 1):
             pipeline.pnl(S, cycle, "TRANSFER", "1000")
         for cycle in range(MARKED_FIRST + 1, CYCLES + 1):
             pipeline.marker(S, cycle, 1, 1, ts=T0 + cycle)
-        pipeline.flush()
 
-    publisher = threading.Thread(target=later)
-    publisher.start()
-    try:
-        with caplog.at_level(logging.INFO, logger="portfolio_tx.worker"):
-            pipeline.run_worker(until_idle=3.0)
-    finally:
-        publisher.join()
+    pipeline.run_worker_publishing(caplog, "pausing", later)
     outcomes = pipeline.outcomes(CYCLES, timeout=20.0)
     assert [(o.cycle_id, o.outcome, o.reason) for o in outcomes] == [
         (cycle, OutcomeKind.COMMIT, None) for cycle in range(1, CYCLES + 1)

@@ -9,9 +9,6 @@ CONTRACT §2: each cycle buys 0.01 BTC at the mark, so equity stays at the trans
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from dataclasses import replace
 from decimal import Decimal
 
@@ -35,21 +32,11 @@ def test_markers_read_far_ahead_of_their_fills_refuse_no_cycle(
     pipeline.flush()
 
     def fills() -> None:  # once the worker has read the markers and paused them (or 30 s)
-        deadline = time.monotonic() + 30.0
-        while "pausing the markers" not in caplog.text and time.monotonic() < deadline:
-            time.sleep(0.1)
         pipeline.pnl(S, 1, "TRANSFER", "100000")
         for cycle in range(1, CYCLES + 1):
             pipeline.fill(S, cycle, BTC, "BUY", "0.01", "50000", "0")
-        pipeline.flush()
 
-    later = threading.Thread(target=fills)
-    later.start()
-    try:
-        with caplog.at_level(logging.INFO, logger="portfolio_tx.worker"):
-            pipeline.run_worker(until_idle=3.0)
-    finally:
-        later.join()
+    pipeline.run_worker_publishing(caplog, "pausing the markers", fills)
     assert "pausing the markers of partition" in caplog.text
     assert "resuming the markers of partition" in caplog.text
 

@@ -38,7 +38,7 @@ class SessionBook:
     # what the loop asks of every open book each iteration, kept up to date as events are
     # staged and computed again (None) after any other change: ``low_offsets``, ``sizes``
     _pins: dict[TopicPartition, int] | None = field(default=None, repr=False)
-    _sizes: tuple[int, int, int] | None = field(default=None, repr=False)
+    _sizes: tuple[int, int] | None = field(default=None, repr=False)  # bytes: all, unmarked
     # the marked cycles' ids, a heap: its head is the next cycle to decide. Kept lazily (an
     # id no longer open and marked is dropped when it reaches the head), so finding the
     # lowest marked cycle costs O(1) however many markers were read ahead of their events
@@ -131,7 +131,7 @@ class SessionBook:
         if sizes is not None:
             grown = cycle.nbytes - before
             unmarked = sizes[1] + (grown if cycle.marker is None else 0)
-            self._sizes = (sizes[0] + grown, unmarked, sizes[2])
+            self._sizes = (sizes[0] + grown, unmarked)
         return Admission.STAGED
 
     def add_marker(
@@ -184,16 +184,14 @@ class SessionBook:
         of its open cycles are marked (waiting for their events)."""
         sizes = self._sizes
         if sizes is None:
-            total = unmarked = marked = 0
+            total = unmarked = 0
             for cycle in self.cycles.values():
                 size = cycle.nbytes
                 total += size
                 if cycle.marker is None:
                     unmarked += size
-                else:
-                    marked += 1
-            self._sizes = sizes = (total, unmarked, marked)
-        return sizes
+            self._sizes = sizes = (total, unmarked)
+        return sizes[0], sizes[1], len(self.cycles) - self._unmarked
 
     def orphans(self) -> list[OpenCycle]:
         """Unmarked cycles below the lowest marked one: their marker will never come.
