@@ -196,14 +196,16 @@ def test_an_unmarked_200000_fill_flood_is_dead_lettered_and_memory_stays_bounded
     behind = {when: p99_of(True, *span) for when, span in spans.items()}
     run.stop_workers()
     assert peak - before <= 100, f"RSS {before:.0f} MB before the flood, {peak:.0f} MB during"
-    # The issue asks for at most 2x the p99 before. Measured (long variant, 2026-12-04):
-    # 0.01-0.03 s before, 0.05-0.08 s during (1.7x-8x); short: 0.01 -> 0.03 s. A record of another
-    # partition waits for the flood iteration in progress (~20-30 ms for 2,000 records on
-    # this shared 2-core box) and for its own; the consumer lets the other partitions
-    # overtake a flooding session (worker.offsets), or they would wait behind whole ~1 MB
-    # record batches of the flood. The floor keeps scheduler noise out of a 10 ms baseline;
-    # it still catches a wait like the 2 MiB prefetch's (~2 s). Sessions behind the
-    # flood on its own partition wait until it has been read through.
+    # The issue asks for at most 2x the p99 before. Measured (long variant, 2026-12-07, this
+    # 2-core box, the flood's producer and the broker on it too): 0.04-0.05 s before,
+    # 0.15-0.18 s during (3-4x; 0.21-0.39 s before flood batches were bounded). A record of
+    # another partition waits for the flood's transaction in progress (FLOOD_BATCH records,
+    # ~20-30 ms) and for its own, and for the broker, slower by tens of ms while it takes in
+    # the flood; the consumer lets the other partitions overtake a flooding session
+    # (worker.offsets), or they would wait behind whole ~1 MB record batches of the flood.
+    # The floor keeps scheduler noise out of a 10-50 ms baseline; it still catches a wait
+    # like the 2 MiB prefetch's (~2 s). Sessions behind the flood on its own partition wait
+    # until it has been read through.
     assert others["during"] <= max(2 * others["before"], 0.25), others
     assert behind["during"] <= behind["before"] + (10 if LONG else 5), behind
     print(

@@ -2,7 +2,8 @@
 (the broker sends a producer's record batch whole, so one fetch of a flood is ~1 MB of small
 records): after a batch in which one session had FLOODING records or more, the next batch
 is what the other partitions fetched, and the flood goes on from the record after the last
-one read — none skipped, none twice. Real broker, the worker's consumer settings."""
+one read — none skipped, none twice — at most FLOOD_BATCH records a batch. Real broker, the
+worker's consumer settings."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from confluent_kafka import OFFSET_BEGINNING, Message, Producer, TopicPartition
 from pipeline import Pipeline
 
 from portfolio_tx.kafka.clients import consumer_config, make_consumer
-from portfolio_tx.worker.offsets import FLOODING, ConsumedOffsets, flooding
+from portfolio_tx.worker.offsets import FLOOD_BATCH, FLOODING, ConsumedOffsets, flooding
 
 WILD = 5_000
 
@@ -46,9 +47,12 @@ def test_the_other_partitions_overtake_a_flooding_session(pipeline: Pipeline) ->
         time.sleep(1.0)
         second = batch(read)
         assert [m.key() for m in second] == [b"calm"], [m.key() for m in second[:3]]
-        rest = [*first]
+        rest, sizes = [*first], []
         while len(rest) < WILD:
-            rest += [m for m in batch(read) if m.key() == b"wild"]
+            more = batch(read)
+            sizes.append(len(more))
+            rest += [m for m in more if m.key() == b"wild"]
         assert [m.offset() for m in rest] == list(range(WILD))
+        assert max(sizes) <= FLOOD_BATCH < 2_000, sizes  # a flood's transactions stay short
     finally:
         consumer.close()

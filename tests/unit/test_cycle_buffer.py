@@ -124,8 +124,12 @@ def test_an_unmarked_cycle_expires_and_a_late_marker_decides_it_incomplete() -> 
     book = _book()
     book.add_event(_fill(1, 0), FILLS, 0, 1000, (b"k", b"v"))
     assert book.expired(lambda cycle: cycle.first_ms + 500 <= 1200) == []
-    assert book.expired(lambda cycle: cycle.first_ms + 500 <= 1500) != []
-    assert book.cycles == {} and book.abandoned == {1: DiscardReason.INCOMPLETE}
+    (cycle,) = book.expired(lambda cycle: cycle.first_ms + 500 <= 1500)
+    # refused, kept (and pinned) until what it holds is drained; then the next expiry drops it
+    assert cycle.refused is DiscardReason.INCOMPLETE and dict(book.pinned()) == {FILLS: 0}
+    assert book.abandoned == {1: DiscardReason.INCOMPLETE}
+    assert [r.offset for r in cycle.drain(None)] == [0] and dict(book.pinned()) == {}
+    assert book.expired(lambda cycle: True) == [] and book.cycles == {}
     book.add_marker(CycleMarker("desk-1", 1, 1, 0, 0), CYCLES, 0, 0.0, 0)
     ready = book.next_ready(lambda _: False)
     assert ready is not None and ready[1] is DiscardReason.INCOMPLETE

@@ -283,3 +283,52 @@ def test_an_epsilon_in_the_settings_is_the_tolerance_the_cycle_is_decided_with()
     [verdict] = d.decide()  # Δ = −0.5: within the rule's 1.00, not within 0.25
     assert verdict.decision is not None and verdict.decision.epsilon == Decimal("0.25")
     assert outcome(verdict) == "VALIDATION_FAILED"
+
+
+def test_later_events_of_a_refused_cycle_are_dead_lettered_with_its_reason_undecoded() -> None:
+    d = DeskRig(settings=Settings(instance_id="t", max_cycle_events=3))
+    cycle = Cycle(1, T0)
+    for _ in range(6):
+        cycle.pnl(PnlKind.TRANSFER, "1")
+    offsets = [d.read(event) for event in cycle.events]
+    pnl = d.settings.topics.pnl
+    # a record of the refused cycle whose body past its cycle id is garbage: a full decode
+    # would dead-letter it as undecodable; it is known by its first fields as the cycle's
+    first = cycle.events[0]  # header, event id, session id, cycle id: one length byte each
+    head = 10 + 1 + len(first.event_id) + 1 + len(SESSION) + 1
+    garbled = d.codec.encode(first, pnl)[:head] + b"\xff" * 3
+    garbled_offset = d.read_raw(pnl, garbled, T0)
+    assert [offset for _, offset, _ in d.dead_letters] == [3, 4, 5, garbled_offset]
+    reasons = {reason for _, _, reason in d.dead_letters}
+    assert reasons == {
+        "TOO_LARGE: cycle 1 of desk-1 is past its limit (3 events per cycle, "
+        "64 unmarked open cycles per session)"
+    }
+    d.decide()  # the three buffered before the limit are drained, a batch per transaction
+    assert sorted(offset for _, offset, _ in d.dead_letters) == sorted([*offsets, garbled_offset])
+    d.read(cycle.marker())
+    [verdict] = d.decide()
+    assert outcome(verdict) == "TOO_LARGE" and d.desk.pinned() == {}
+
+
+def test_an_unmarked_cycle_past_the_open_cycle_timeout_is_drained_a_batch_per_transaction() -> None:
+    d = DeskRig(settings=Settings(instance_id="t", batch_size=2, open_cycle_timeout_s=1.0))
+    cycle = Cycle(1, T0)
+    for _ in range(5):
+        cycle.pnl(PnlKind.TRANSFER, "1")
+    for event in cycle.events:
+        d.read(event)
+    pnl = d.settings.topics.pnl
+    # record time moves past the timeout on the markers' partition (another session's cycle)
+    d.read(CycleMarker("other", 1, 0, 0, T0 + 5_000))
+    d.decide()  # the sweep gives the cycle up; it stays pinned until its records are out
+    assert d.dead_letters == [] and d.desk.pinned() == {(pnl, 0): 0} and d.desk.due()
+    sent = []
+    for _ in range(3):
+        d.decide()
+        sent.append(len(d.dead_letters))
+    assert sent == [2, 4, 5] and d.desk.pinned() == {} and not d.desk.due()
+    late = PnlEvent("c1-late", SESSION, 1, PnlKind.TRANSFER, Decimal(1), T0)
+    d.read(late)  # a later event of the given-up cycle goes the same way
+    assert [offset for _, offset, _ in d.dead_letters] == [0, 1, 2, 3, 4, 5]
+    assert {reason.split(":")[0] for _, _, reason in d.dead_letters} == {"INCOMPLETE"}

@@ -214,8 +214,10 @@ class SessionBook:
         return [self._drop(cid) for cid in sorted(stale)]
 
     def expired(self, timed_out: Callable[[OpenCycle], bool]) -> list[OpenCycle]:
-        """Unmarked cycles past the open-cycle timeout, removed from the book and remembered
-        as abandoned (INCOMPLETE if their marker ever comes)."""
+        """Unmarked cycles past the open-cycle timeout, remembered as abandoned (INCOMPLETE
+        if their marker ever comes). One with events buffered is refused (they are drained,
+        a batch per transaction, pinned until then) and returned; a refused one with
+        nothing left to drain is removed from the book."""
         if not self._unmarked:
             return []
         gone = [
@@ -228,7 +230,15 @@ class SessionBook:
                 self._abandon(cid, DiscardReason.INCOMPLETE)
         if gone:
             self.changed()
-        return [self._drop(cid) for cid in sorted(gone)]
+        refused = []
+        for cid in sorted(gone):
+            cycle = self.cycles[cid]
+            if len(cycle.events):
+                cycle.refuse(self.abandoned[cid])
+                refused.append(cycle)
+            else:
+                self._drop(cid)
+        return refused
 
     def next_ready(
         self, timed_out: Callable[[OpenCycle], bool]

@@ -21,8 +21,10 @@ from portfolio_tx.wire.outcomes import inline_event_ids
 from portfolio_tx.worker.book import SessionBook
 from portfolio_tx.worker.cycles import CycleLimits, KnownCycle, OpenCycle, TopicPartition
 from portfolio_tx.worker.decide import BatchWriter, Decider, Verdict
-from portfolio_tx.worker.intake import Intake, RawDeadLetter, SnapshotCheck
+from portfolio_tx.worker.intake import Intake, SnapshotCheck
 from portfolio_tx.worker.mark_table import MarkTable
+from portfolio_tx.worker.offsets import FLOOD_BATCH
+from portfolio_tx.worker.refusals import RawDeadLetter
 from portfolio_tx.worker.stats import WorkerStats
 
 Publish = Callable[[SessionBook, Verdict], None]
@@ -48,7 +50,7 @@ class CycleDesk:
         self._dead_letter = dead_letter
         limits = CycleLimits(settings.max_cycle_events, settings.max_open_cycles)
         self.intake = Intake(codec, settings.topics, store, dead_letter, stats, limits, check)
-        self._drain_budget = settings.batch_size
+        self._drain_budget = min(settings.batch_size, FLOOD_BATCH)
         self._expired_at_ms = -1  # record time of the last open-cycle timeout sweep
         self.decider = Decider(settings, store, codec, marks, commit_log, check, writer)
         # Per input partition, the latest record timestamp read; partitions read to their
@@ -97,7 +99,8 @@ class CycleDesk:
 
     def sweep(self) -> int:
         """Give up the unmarked cycles open too long: their events go to the dead-letter
-        topic, the committed offset moves past them; returns how many cycles."""
+        topic (``Intake.drain``, a batch per transaction), the committed offset moves past
+        them; returns how many cycles."""
         self._expired_at_ms = max([self.clock_ms, *self.progress.values()])
         given_up = 0
         for book in self.intake.open_books():
@@ -105,21 +108,14 @@ class CycleDesk:
                 continue
             for cycle in book.expired(partial(self._open_too_long, book)):
                 given_up += 1
-                reason = (
-                    f"INCOMPLETE: cycle {cycle.cycle_id} of {book.session_id} had no marker "
-                    f"within the open-cycle timeout ({self._open_timeout_ms / 1000:g} s): orphan"
-                )
-                for record in cycle.pending():
-                    self._dead_letter(
-                        *record.where, record.offset, record.key, record.value, reason
-                    )
+                self.intake.refusals.give_up(book, cycle)
         self.intake.keep_abandoned()
         return given_up
 
     def due(self) -> bool:
         """Is a marked cycle ready (or timed out), a decided one in doubt, or an open-cycle
         timeout sweep due?"""
-        if self.intake.draining or (self.sweep_due() and self.open_cycles()):
+        if self.intake.refusals.draining or (self.sweep_due() and self.open_cycles()):
             return True
         for session_id in self.intake.marked:
             book = self.intake.books[session_id]
@@ -131,8 +127,9 @@ class CycleDesk:
         """Decide what can be decided; returns how many cycles were handled."""
         handled = 0
         valued = False
-        if self.intake.draining:  # a refused cycle's records, a batch per transaction
-            handled += self.intake.drain(None if self.all_caught_up else self._drain_budget)
+        refusals = self.intake.refusals
+        if refusals.draining:  # a refused cycle's records, a batch per transaction
+            handled += refusals.drain(None if self.all_caught_up else self._drain_budget)
         if self.sweep_due():
             handled += self.sweep()  # its dead letters must be committed, like a decision
         for session_id in sorted(self.intake.marked):

@@ -9,7 +9,9 @@ decision's — and is skipped quietly; otherwise it is genuinely late (dead-lett
 checks are O(1) per event: what a decided cycle's decision included is fetched once.
 
 An event of a cycle past its limit (``CycleLimits``) is dead-lettered with TOO_LARGE, and
-the cycle's events buffered so far with it; the store remembers the cycle as abandoned.
+the cycle's events buffered so far with it (``worker.refusals``, which also dead-letters the
+later events of a refused cycle before they are decoded); the store remembers the cycle as
+abandoned.
 """
 
 from __future__ import annotations
@@ -28,13 +30,12 @@ from portfolio_tx.wire.events import MAX_TEXT_LENGTH, CycleMarker, Fill, PnlEven
 from portfolio_tx.wire.outcomes import CycleOutcome
 from portfolio_tx.wire.topics import TopicNames
 from portfolio_tx.worker.book import SessionBook
-from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle, OpenCycle
+from portfolio_tx.worker.cycles import Admission, CycleLimits, KnownCycle
+from portfolio_tx.worker.refusals import RawDeadLetter, Refusals
 from portfolio_tx.worker.stats import WorkerStats
 
 log = logging.getLogger("portfolio_tx.worker")
 
-RawDeadLetter = Callable[[str, int, int, bytes | None, bytes | None, str], None]
-"""(source topic, partition, offset, key, value, reason) -> None"""
 SnapshotCheck = Callable[[int, str, SessionSnapshot], None]
 """(partition, session id, snapshot read from the store) -> None; raises when it must not
 be staged on (``heads.StateBehind``)."""
@@ -82,7 +83,7 @@ class Intake:
         self.books: dict[str, SessionBook] = {}
         self._open: set[str] = set()  # sessions that may have open cycles: see open_books
         self.marked: set[str] = set()  # sessions with a marked cycle waiting to be decided
-        self.draining: dict[tuple[str, int], str] = {}  # refused cycles -> dead-letter reason
+        self.refusals = Refusals(self.books, self.limits, dead_letter, stats)
 
     def book(self, session_id: str, partition: int) -> SessionBook:
         """The session's book, its committed snapshot read from the store on first use (and
@@ -105,6 +106,7 @@ class Intake:
         the per-iteration scans (pinned offsets, buffered bytes, timeouts) need to look at,
         not every session ever seen. Only routing opens a cycle, so the set is kept there."""
         found = []
+        self.refusals.prune()
         for session_id in list(self._open):
             book = self.books.get(session_id)
             if book is None or not (book.cycles or book.newly_abandoned):
@@ -124,18 +126,19 @@ class Intake:
         for session_id in [s for s, b in self.books.items() if b.partition in partitions]:
             del self.books[session_id]
             self.marked.discard(session_id)
-            for key in [k for k in self.draining if k[0] == session_id]:
-                del self.draining[key]
+        self.refusals.prune()
 
     def clear(self) -> None:
         self.books.clear()
         self._open.clear()
         self.marked.clear()
-        self.draining.clear()
+        self.refusals.clear()
 
     def route(self, message: Message, now: float) -> None:
         topic, partition, offset = located(message)
         self._stats.consumed[topic] += 1
+        if self.refusals.early(message, partition):
+            return
         try:
             event = self._codec.decode(
                 message.value(),
@@ -181,35 +184,11 @@ class Intake:
             event, where, offset, record_ms, (message.key(), message.value()), problem
         )
         if admission is Admission.REFUSED:
-            self._refused(book, book.cycles[event.cycle_id], message, problem is None)
+            self.refusals.refused(book, book.cycles[event.cycle_id], message, problem is None)
         elif admission is Admission.DUPLICATE:
             self._stats.duplicates += 1
         elif admission is Admission.DECIDED and problem is None:
             self._already_decided(book, event, message)
-
-    def drain(self, budget: int | None) -> int:
-        """Dead-letter up to ``budget`` (None: all) records of refused cycles; how many."""
-        sent = 0
-        for key, detail in list(self.draining.items()):
-            book = self.books.get(key[0])
-            cycle = None if book is None else book.cycles.get(key[1])
-            if book is None or cycle is None or cycle.draining is None:
-                del self.draining[key]
-                continue
-            records = cycle.drain(None if budget is None else budget - sent)
-            book.changed()  # its first offsets moved up
-            for record in records:
-                if record.valid:
-                    self._stats.refused += 1
-                    self._raw_dead_letter(
-                        *record.where, record.offset, record.key, record.value, detail
-                    )
-            sent += len(records)
-            if cycle.draining is None:
-                del self.draining[key]
-            if budget is not None and sent >= budget:
-                break
-        return sent
 
     def keep_abandoned(self) -> None:
         """Hand the cycles given up since the last call to the store (before the Kafka
@@ -230,34 +209,6 @@ class Intake:
                 total, unmarked_total, most = sizes.get(book.partition, (0, 0, 0))
                 sizes[book.partition] = (total + size, unmarked_total + unmarked, max(most, marked))
         return sizes
-
-    def _refused(self, book: SessionBook, cycle: OpenCycle, message: Message, send: bool) -> None:
-        reason = cycle.refused
-        assert reason is not None
-        if not cycle.refusal:
-            cycle.refusal = self._refusal(book, cycle, reason)
-        detail = cycle.refusal
-        self._stats.refused += 1
-        if len(cycle.events):
-            cycle.refuse(reason)
-            book.changed()
-            self.draining[(book.session_id, cycle.cycle_id)] = detail
-        if send:
-            self._dead_letter(message, detail)
-
-    def _refusal(self, book: SessionBook, cycle: OpenCycle, reason: DiscardReason) -> str:
-        """The dead-letter reason of a refused cycle's events; kept on the cycle, as a flood
-        of them is read at several µs a record and building it cost one of those."""
-        if reason is DiscardReason.TOO_LARGE:
-            return (
-                f"TOO_LARGE: cycle {cycle.cycle_id} of {book.session_id} is past its limit "
-                f"({self.limits.max_events} events per cycle, "
-                f"{self.limits.max_open} unmarked open cycles per session)"
-            )
-        return (
-            f"{reason}: cycle {cycle.cycle_id} of {book.session_id} was given up "
-            "(no marker within the open-cycle timeout)"
-        )
 
     def _dead_letter(self, message: Message, reason: str) -> None:
         topic, partition, offset = located(message)

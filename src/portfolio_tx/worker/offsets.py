@@ -7,6 +7,7 @@ rewind seeks every assigned partition back to the group's committed offsets.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
@@ -24,22 +25,36 @@ class ConsumedOffsets:
         self._timeout_s = timeout_s
         self._next: dict[tuple[str, int], int] = {}
         self._overtake: list[TopicPartition] = []  # a flooding session's, for next_batch
+        self._overtook = True  # the others had their look since the flood's last batch
+        self._flood_until = 0.0  # monotonic s: a flood is over 2 s after it was last seen
 
     def next_batch(self, size: int, paused: AbstractSet[int] = frozenset()) -> list[Message]:
         """What is fetched already, up to ``size``; else wait up to 100 ms for one record.
 
         Each batch is one Kafka transaction: waiting for a full batch under a light load
-        would only add latency. After a batch in which one session flooded (``flooding``),
-        its partitions (unless ``paused`` by backpressure) are paused for one look at the
-        queue: librdkafka drops what it prefetched of them (their next fetch starts at the
-        record after the last one consumed), so what the other partitions fetched, queued
-        behind the flood's record batches (the broker sends a producer's batch whole, ~1 MB
-        of small fills, whatever the fetch size), is read first.
+        would only add latency. Once one session floods (``flooding``), batches alternate
+        until it stops: first its partitions (unless ``paused`` by backpressure) are paused
+        for one look at the queue: librdkafka drops what it prefetched of them (their next
+        fetch starts at the record after the last one consumed), so what the other
+        partitions fetched, queued behind the flood's record batches (the broker sends a
+        producer's batch whole, ~1 MB of small fills, whatever the fetch size), is read
+        first; then at most ``FLOOD_BATCH`` records, so that the transaction another
+        session's record waits for stays short.
         """
-        overtake = [tp for tp in self._overtake if tp.partition not in paused]
-        messages = self._overtaking(size, overtake) if overtake else []
-        messages = messages or self._consumer.consume(size, timeout=0) or self._wait(size, 0.1)
-        self._overtake = flooding(messages)
+        flood = bool(self._overtake) and time.monotonic() < self._flood_until
+        if flood and not self._overtook:
+            overtake = [tp for tp in self._overtake if tp.partition not in paused]
+            self._overtook = True  # once per batch of the flood: its prefetch is dropped
+            messages = self._overtaking(size, overtake) if overtake else []
+            if messages:
+                return messages
+        if flood:
+            size = min(size, FLOOD_BATCH)
+        messages = self._consumer.consume(size, timeout=0) or self._wait(size, 0.1)
+        flooded = flooding(messages, FLOOD_BATCH // 2 if flood else FLOODING)
+        if flooded:
+            self._overtake, self._flood_until = flooded, time.monotonic() + _FLOOD_LASTS_S
+            self._overtook = False
         return messages
 
     def _wait(self, size: int, timeout_s: float) -> list[Message]:
@@ -88,16 +103,21 @@ class ConsumedOffsets:
 
 FLOODING = 500
 """Records of one session in one batch that make it a flood (a normal cycle has tens)."""
+FLOOD_BATCH = 1000
+"""Records read per transaction while a session floods, and dead letters of a refused
+cycle's buffered records per transaction (``CycleDesk.decide_ready``): a record of another
+session waits for the transaction in progress, ~10-20 ms for this many on a 2-core box."""
+_FLOOD_LASTS_S = 2.0  # a batch short of the flood (its prefetch was dropped) does not end it
 _OVERTAKE_WAIT_S = 0.01  # how long the others get to fill the queue while a flood is paused
 
 
-def flooding(messages: list[Message]) -> list[TopicPartition]:
-    """The partitions of the session (record key) with ``FLOODING`` or more records in
+def flooding(messages: list[Message], threshold: int = FLOODING) -> list[TopicPartition]:
+    """The partitions of the session (record key) with ``threshold`` or more records in
     ``messages``, if one has."""
-    if len(messages) < FLOODING:
+    if len(messages) < threshold:
         return []
     key, count = Counter(m.key() for m in messages).most_common(1)[0]
-    if count < FLOODING:
+    if count < threshold:
         return []
     return [
         TopicPartition(topic, partition)
