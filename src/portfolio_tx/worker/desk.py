@@ -99,7 +99,7 @@ class CycleDesk:
 
     def sweep(self) -> int:
         """Give up the unmarked cycles open too long: their events go to the dead-letter
-        topic (``Intake.drain``, a batch per transaction), the committed offset moves past
+        topic (``Refusals.drain``, a batch per transaction), the committed offset moves past
         them; returns how many cycles."""
         self._expired_at_ms = max([self.clock_ms, *self.progress.values()])
         given_up = 0
@@ -128,6 +128,7 @@ class CycleDesk:
         handled = 0
         valued = False
         refusals = self.intake.refusals
+        refusals.prune()  # once an iteration: what routing refused may be decided or gone
         if refusals.draining:  # a refused cycle's records, a batch per transaction
             handled += refusals.drain(None if self.all_caught_up else self._drain_budget)
         if self.sweep_due():

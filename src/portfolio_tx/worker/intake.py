@@ -106,7 +106,6 @@ class Intake:
         the per-iteration scans (pinned offsets, buffered bytes, timeouts) need to look at,
         not every session ever seen. Only routing opens a cycle, so the set is kept there."""
         found = []
-        self.refusals.prune()
         for session_id in list(self._open):
             book = self.books.get(session_id)
             if book is None or not (book.cycles or book.newly_abandoned):
