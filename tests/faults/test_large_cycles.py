@@ -203,10 +203,11 @@ def test_an_unmarked_200000_fill_flood_is_dead_lettered_and_memory_stays_bounded
     # ~20-30 ms) and for its own, and for the broker, slower by tens of ms while it takes in
     # the flood; the consumer lets the other partitions overtake a flooding session
     # (worker.offsets), or they would wait behind whole ~1 MB record batches of the flood.
-    # The floor keeps scheduler noise out of a 10-50 ms baseline; it still catches a wait
-    # like the 2 MiB prefetch's (~2 s). Sessions behind the flood on its own partition wait
-    # until it has been read through.
-    assert others["during"] <= max(2 * others["before"], 0.25), others
+    # The floor keeps scheduler noise out of a 10-100 ms baseline (the short variant's p99 is
+    # the slowest of a few dozen cycles: 0.19-0.34 s during, 2026-12-07, in and out of CI);
+    # it still catches a wait like the 2 MiB prefetch's (~2 s). Sessions behind the flood on
+    # its own partition wait until it has been read through.
+    assert others["during"] <= max(2 * others["before"], 0.5), others
     assert behind["during"] <= behind["before"] + (10 if LONG else 5), behind
     print(
         f"{floods['flood']}-fill flood dead-lettered (TOO_LARGE), {floods['trickle']}-fill "
